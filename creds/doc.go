@@ -1,0 +1,8 @@
+// Package creds owns pushproxy's credential files: it parses and validates
+// APNs .p8 keys (and the local API's bearer token file), keeps the last good
+// version of each in an immutable Snapshot that is swapped atomically on
+// reload, and signs and caches APNs provider tokens.
+//
+// A file that fails to load or validate never replaces a good one: the
+// credential keeps its last good key and reports the failure.
+package creds

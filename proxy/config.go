@@ -1,0 +1,242 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/pushproxy/pushproxy/creds"
+)
+
+// Config is pushproxy's configuration file (config.example.yaml documents
+// every option and its default).
+type Config struct {
+	Listen         string         `yaml:"listen"`
+	AuthTokenFile  string         `yaml:"auth_token_file"`
+	RequestTimeout time.Duration  `yaml:"request_timeout"`
+	MaxInFlight    int            `yaml:"max_in_flight"`
+	MaxBatch       int            `yaml:"max_batch"`
+	MaxBodyBytes   int64          `yaml:"max_body_bytes"`
+	ShutdownGrace  time.Duration  `yaml:"shutdown_grace"`
+	Log            LogConfig      `yaml:"log"`
+	APNs           []APNsConfig   `yaml:"apns"`
+	WebPush        *WebPushConfig `yaml:"webpush"`
+	Upstream       UpstreamConfig `yaml:"upstream"`
+	Reload         ReloadConfig   `yaml:"reload"`
+}
+
+// LogConfig selects the log format and level.
+type LogConfig struct {
+	Format string `yaml:"format"` // json | text
+	Level  string `yaml:"level"`  // debug | info | warn | error
+}
+
+// APNsConfig is one APNs credential.
+type APNsConfig struct {
+	Name        string   `yaml:"name"`
+	KeyFile     string   `yaml:"key_file"`
+	KeyID       string   `yaml:"key_id"`
+	TeamID      string   `yaml:"team_id"`
+	Topics      []string `yaml:"topics"`
+	Environment string   `yaml:"environment"`
+}
+
+// WebPushConfig is the Web Push section (the sender comes with the Web Push
+// issue; the section is parsed and checked already so configs stay valid).
+type WebPushConfig struct {
+	Subject              string           `yaml:"subject"`
+	Keys                 []VAPIDKeyConfig `yaml:"keys"`
+	DefaultTTL           int64            `yaml:"default_ttl"`
+	AllowEndpoints       []string         `yaml:"allow_endpoints"`
+	AllowPrivateNetworks bool             `yaml:"allow_private_networks"`
+}
+
+// VAPIDKeyConfig names one VAPID key file.
+type VAPIDKeyConfig struct {
+	Name string `yaml:"name"`
+	File string `yaml:"file"`
+}
+
+// UpstreamConfig overrides the upstream hosts and trusted roots.
+type UpstreamConfig struct {
+	APNsProductionURL  string `yaml:"apns_production_url"`
+	APNsDevelopmentURL string `yaml:"apns_development_url"`
+	CAFile             string `yaml:"ca_file"`
+}
+
+// ReloadConfig tunes credential reloading.
+type ReloadConfig struct {
+	Debounce     time.Duration `yaml:"debounce"`
+	PollInterval time.Duration `yaml:"poll_interval"`
+}
+
+// Defaults returns the configuration with every default filled in.
+func Defaults() Config {
+	return Config{
+		Listen:         "127.0.0.1:8570",
+		RequestTimeout: 10 * time.Second,
+		MaxInFlight:    1024,
+		MaxBatch:       500,
+		MaxBodyBytes:   1 << 20,
+		ShutdownGrace:  20 * time.Second,
+		Log:            LogConfig{Format: "json", Level: "info"},
+		Upstream: UpstreamConfig{
+			APNsProductionURL:  "https://api.push.apple.com",
+			APNsDevelopmentURL: "https://api.sandbox.push.apple.com",
+		},
+		Reload: ReloadConfig{Debounce: 200 * time.Millisecond, PollInterval: 30 * time.Second},
+	}
+}
+
+// LoadConfig reads and validates a configuration file.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+var fieldNotFound = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)
+
+// ParseConfig decodes YAML strictly over the defaults: an unknown or
+// misspelt key is an error naming the key and its line.
+func ParseConfig(data []byte) (*Config, error) {
+	cfg := Defaults()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		msg := err.Error()
+		if m := fieldNotFound.FindAllStringSubmatch(msg, -1); m != nil {
+			var parts []string
+			for _, x := range m {
+				parts = append(parts, fmt.Sprintf("line %s: unknown key %q", x[1], x[2]))
+			}
+			return nil, errors.New(strings.Join(parts, "; "))
+		}
+		return nil, fmt.Errorf("%s", strings.TrimPrefix(msg, "yaml: "))
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Validate checks values that YAML types cannot.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Listen == "" {
+		bad("listen: must be host:port or unix:///path")
+	}
+	if c.RequestTimeout <= 0 {
+		bad("request_timeout: must be positive")
+	}
+	if c.MaxInFlight <= 0 {
+		bad("max_in_flight: must be positive")
+	}
+	if c.MaxBatch <= 0 {
+		bad("max_batch: must be positive")
+	}
+	if c.MaxBodyBytes < 1024 {
+		bad("max_body_bytes: must be at least 1024")
+	}
+	if c.ShutdownGrace < 0 {
+		bad("shutdown_grace: must not be negative")
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format: must be json or text, not %q", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level: must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	names := map[string]bool{}
+	for i := range c.APNs {
+		a := &c.APNs[i]
+		where := fmt.Sprintf("apns[%d]", i)
+		if a.Name == "" {
+			if i == 0 {
+				a.Name = "default"
+			} else {
+				bad("%s.name: is required when there are several apns credentials", where)
+			}
+		}
+		if names[a.Name] {
+			bad("%s.name: %q is used twice", where, a.Name)
+		}
+		names[a.Name] = true
+		if a.KeyFile == "" {
+			bad("%s.key_file: is required", where)
+		}
+		if a.Environment == "" {
+			a.Environment = "production"
+		}
+		switch a.Environment {
+		case "production", "development", "auto":
+		default:
+			bad("%s.environment: must be production, development or auto, not %q", where, a.Environment)
+		}
+		// Key and team ID format errors are reported here, not only when the
+		// file loads, because they are in this file.
+		if a.KeyID != "" {
+			if err := creds.ValidID("key_id", a.KeyID); err != nil {
+				bad("%s.%v", where, err)
+			}
+		} else if a.KeyFile != "" && creds.KeyIDFromFileName(a.KeyFile) == "" {
+			bad("%s.key_id: is required because the file name is not AuthKey_<KEYID>.p8", where)
+		}
+		if err := creds.ValidID("team_id", a.TeamID); err != nil {
+			bad("%s.%v", where, err)
+		}
+		for j, t := range a.Topics {
+			if t == "" || strings.ContainsAny(t, " /") {
+				bad("%s.topics[%d]: %q is not a bundle ID", where, j, t)
+			}
+		}
+	}
+	if c.WebPush != nil {
+		if c.WebPush.Subject != "" && !strings.HasPrefix(c.WebPush.Subject, "mailto:") && !strings.HasPrefix(c.WebPush.Subject, "https:") {
+			bad("webpush.subject: must start with mailto: or https:")
+		}
+	}
+	for _, u := range []struct{ name, v string }{
+		{"upstream.apns_production_url", c.Upstream.APNsProductionURL},
+		{"upstream.apns_development_url", c.Upstream.APNsDevelopmentURL},
+	} {
+		if !strings.HasPrefix(u.v, "https://") {
+			bad("%s: must be an https:// URL", u.name)
+		}
+	}
+	if c.Reload.PollInterval < 0 || c.Reload.Debounce < 0 {
+		bad("reload: durations must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+// CredSpec is the credential file set of this configuration.
+func (c *Config) CredSpec() creds.Spec {
+	var s creds.Spec
+	for _, a := range c.APNs {
+		s.APNs = append(s.APNs, creds.APNsSpec{
+			Name: a.Name, KeyFile: a.KeyFile, KeyID: a.KeyID, TeamID: a.TeamID,
+			Topics: a.Topics, Environment: a.Environment,
+		})
+	}
+	s.AuthTokenFile = c.AuthTokenFile
+	return s
+}

@@ -1,0 +1,108 @@
+package proxy
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/pushproxy/pushproxy/creds"
+)
+
+// readyCredential is one credential in /readyz: never a secret, only the
+// public key's fingerprint.
+type readyCredential struct {
+	Name        string     `json:"name"`
+	State       string     `json:"state"` // ok | degraded | missing
+	File        string     `json:"file"`
+	KeyID       string     `json:"key_id,omitempty"`
+	TeamID      string     `json:"team_id,omitempty"`
+	Topics      []string   `json:"topics,omitempty"`
+	Environment string     `json:"environment,omitempty"`
+	Fingerprint string     `json:"fingerprint,omitempty"`
+	LoadedAt    *time.Time `json:"loaded_at,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+}
+
+type readyPlatform struct {
+	Status      string            `json:"status"` // ok | degraded | unavailable | not_configured
+	Reason      string            `json:"reason,omitempty"`
+	Credentials []readyCredential `json:"credentials"`
+}
+
+type readyBody struct {
+	Status    string                   `json:"status"` // ready | degraded | unavailable | shutting_down
+	Platforms map[string]readyPlatform `json:"platforms"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// readiness computes /readyz: 200 while any platform can send (even when a
+// reload failed and the last good key is in use: degraded), 503 when none
+// can, and at once on shutdown.
+func (s *Server) readiness() (int, readyBody) {
+	snap := s.store.Snapshot()
+	body := readyBody{Platforms: map[string]readyPlatform{}}
+	ap := apnsReadiness(snap)
+	body.Platforms["apns"] = ap
+	body.Platforms["webpush"] = readyPlatform{Status: "not_configured", Credentials: []readyCredential{}}
+	usable := ap.Status == "ok" || ap.Status == "degraded"
+	switch {
+	case s.shuttingDown.Load():
+		body.Status = "shutting_down"
+		return http.StatusServiceUnavailable, body
+	case !usable:
+		body.Status = "unavailable"
+		return http.StatusServiceUnavailable, body
+	case ap.Status == "degraded" || snap.AuthError != "":
+		body.Status = "degraded"
+	default:
+		body.Status = "ready"
+	}
+	return http.StatusOK, body
+}
+
+func apnsReadiness(snap *creds.Snapshot) readyPlatform {
+	p := readyPlatform{Credentials: []readyCredential{}}
+	if len(snap.APNs) == 0 {
+		p.Status = "not_configured"
+		return p
+	}
+	usable, failing := 0, 0
+	for _, c := range snap.APNs {
+		rc := readyCredential{
+			Name: c.Spec.Name, State: c.State, File: c.Spec.KeyFile, KeyID: c.Spec.KeyID, TeamID: c.Spec.TeamID,
+			Topics: c.Spec.Topics, Environment: c.Spec.Environment, Fingerprint: c.Fingerprint,
+			LoadedAt: timePtr(c.LoadedAt), LastError: c.LastError, LastErrorAt: timePtr(c.LastErrorAt),
+		}
+		if c.Usable() {
+			usable++
+		}
+		if c.State != creds.StateOK {
+			failing++
+			if p.Reason == "" {
+				p.Reason = "credential " + c.Spec.Name + ": " + c.LastError
+			}
+		}
+		p.Credentials = append(p.Credentials, rc)
+	}
+	switch {
+	case usable == 0:
+		p.Status = "unavailable"
+	case failing > 0:
+		p.Status = "degraded"
+	default:
+		p.Status = "ok"
+	}
+	return p
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	status, body := s.readiness()
+	writeJSON(w, status, body)
+}

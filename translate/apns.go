@@ -1,0 +1,432 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// APNs push types and their topic suffixes (DESIGN.md "Known library facts").
+const (
+	PushAlert        = "alert"
+	PushBackground   = "background"
+	PushVoIP         = "voip"
+	PushComplication = "complication"
+	PushFileProvider = "fileprovider"
+	PushLocation     = "location"
+	PushPushToTalk   = "pushtotalk"
+	PushLiveActivity = "liveactivity"
+	PushWidgets      = "widgets"
+	PushControls     = "controls"
+	PushMDM          = "mdm"
+)
+
+// PushTypeInfo is what APNs requires of one push type.
+type PushTypeInfo struct {
+	Name        string
+	TopicSuffix string // appended to the bundle ID; "" for alert, background and mdm
+	// Priorities allowed by Apple, first is the default when the caller gives none.
+	Priorities []int
+}
+
+// PushTypes is Apple's table, in Apple's order.
+var PushTypes = []PushTypeInfo{
+	{PushAlert, "", []int{10, 5, 1}},
+	{PushBackground, "", []int{5}},
+	{PushVoIP, ".voip", []int{10, 5}},
+	{PushComplication, ".complication", []int{10, 5}},
+	{PushFileProvider, ".pushkit.fileprovider", []int{5, 10}},
+	{PushLocation, ".location-query", []int{10, 5}},
+	{PushPushToTalk, ".voip-ptt", []int{10, 5}},
+	{PushLiveActivity, ".push-type.liveactivity", []int{10, 5}},
+	{PushWidgets, ".push-type.widgets", []int{10, 5}},
+	{PushControls, ".push-type.controls", []int{10, 5}},
+	{PushMDM, "", []int{10, 5}},
+}
+
+// LookupPushType returns the row for a push type name.
+func LookupPushType(name string) (PushTypeInfo, bool) {
+	for _, p := range PushTypes {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return PushTypeInfo{}, false
+}
+
+// Payload limits, in bytes.
+const (
+	APNsMaxPayload     = 4096
+	APNsMaxVoIPPayload = 5120
+	APNsMaxCollapseID  = 64
+)
+
+// APNsRequest is everything the APNs sender needs for one HTTP/2 request,
+// except the provider token, which is added per attempt.
+type APNsRequest struct {
+	DeviceToken string // lower-case hex
+	Topic       string // apns-topic, suffix included
+	PushType    string // apns-push-type
+	Priority    int    // apns-priority
+	Expiration  *int64 // apns-expiration (unix seconds); nil: header omitted
+	CollapseID  string // apns-collapse-id; "" omitted
+	ID          string // apns-id, lower-case UUID; kept across retries
+	Payload     []byte // JSON body
+}
+
+// Path is the request path on the APNs host.
+func (r *APNsRequest) Path() string { return "/3/device/" + r.DeviceToken }
+
+// Headers returns the apns-* headers in a fixed order (authorization is
+// added by the sender).
+func (r *APNsRequest) Headers() [][2]string {
+	h := [][2]string{
+		{"apns-topic", r.Topic},
+		{"apns-push-type", r.PushType},
+		{"apns-priority", strconv.Itoa(r.Priority)},
+		{"apns-id", r.ID},
+	}
+	if r.Expiration != nil {
+		h = append(h, [2]string{"apns-expiration", strconv.FormatInt(*r.Expiration, 10)})
+	}
+	if r.CollapseID != "" {
+		h = append(h, [2]string{"apns-collapse-id", r.CollapseID})
+	}
+	return h
+}
+
+// APNsTarget is what the proxy resolved before translation: the bundle ID
+// (topic without suffix) the chosen credential signs for.
+type APNsTarget struct {
+	Topic string
+	// Now is the injected clock used for apns-expiration.
+	Now time.Time
+	// ID is the apns-id to use when the caller gave none (a new UUID).
+	NewID string
+}
+
+// apnsHeaderOverrides are the headers a caller may set in apns.headers.
+var apnsHeaderOverrides = []string{"apns-push-type", "apns-priority", "apns-expiration", "apns-collapse-id", "apns-topic", "apns-id"}
+
+// IsUUID reports whether s is a canonical 8-4-4-4-12 hex UUID.
+func IsUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !isHex(c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
+}
+
+// ValidDeviceToken checks an APNs device token: hex, 32 to 100 bytes.
+func ValidDeviceToken(tok string) *Error {
+	if tok == "" {
+		return InvalidRecipient("to.apns.token", "the device token is required")
+	}
+	if len(tok)%2 != 0 || len(tok) < 64 || len(tok) > 200 {
+		return InvalidRecipient("to.apns.token", "an APNs device token is 64 to 200 hex digits, this one has %d characters", len(tok))
+	}
+	if _, err := hex.DecodeString(tok); err != nil {
+		return InvalidRecipient("to.apns.token", "an APNs device token is hex digits only (no spaces, <> or base64)")
+	}
+	return nil
+}
+
+// BuildAPNs translates a neutral notification into an APNs request. It
+// checks everything Apple would refuse as the caller's fault (so such a
+// request never leaves pushproxy) and the payload size.
+func BuildAPNs(n *Notification, t APNsTarget) (*APNsRequest, *Error) {
+	to := n.To.APNs
+	if to == nil {
+		return nil, Invalid("to.apns", "is required for an APNs notification")
+	}
+	if err := ValidDeviceToken(to.Token); err != nil {
+		return nil, err
+	}
+	req := &APNsRequest{DeviceToken: strings.ToLower(to.Token)}
+
+	var ov APNsOverrides
+	if n.APNs != nil {
+		ov = *n.APNs
+	}
+	for name := range ov.Headers {
+		if !slices.Contains(apnsHeaderOverrides, strings.ToLower(name)) {
+			return nil, Invalid("apns.headers."+name, "is not a header pushproxy lets a caller set (allowed: %s)", strings.Join(apnsHeaderOverrides, ", "))
+		}
+	}
+	hdr := func(name string) (string, bool) {
+		for k, v := range ov.Headers {
+			if strings.EqualFold(k, name) {
+				return v, true
+			}
+		}
+		return "", false
+	}
+
+	// aps dictionary: derived from neutral fields, then the overrides.
+	aps := map[string]any{}
+	alert := map[string]any{}
+	if n.Title != "" {
+		alert["title"] = n.Title
+	}
+	if n.Subtitle != "" {
+		alert["subtitle"] = n.Subtitle
+	}
+	if n.Body != "" {
+		alert["body"] = n.Body
+	}
+	if len(alert) > 0 {
+		aps["alert"] = alert
+	}
+	if n.Badge != nil {
+		if *n.Badge < 0 {
+			return nil, Invalid("badge", "must be 0 or more (0 clears the badge)")
+		}
+		aps["badge"] = *n.Badge
+	}
+	if len(n.Sound) > 0 {
+		var s any
+		if err := json.Unmarshal(n.Sound, &s); err != nil {
+			return nil, Invalid("sound", "is not valid JSON")
+		}
+		switch s.(type) {
+		case string, map[string]any:
+			aps["sound"] = s
+		default:
+			return nil, Invalid("sound", "must be a sound name or an APNs sound dictionary")
+		}
+	}
+	if n.Image != "" {
+		aps["mutable-content"] = 1
+	}
+	for k, raw := range ov.APS {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, Invalid("apns.aps."+k, "is not valid JSON")
+		}
+		if err := checkAPSKey(k, v); err != nil {
+			return nil, err
+		}
+		if k == "alert" {
+			if m, ok := v.(map[string]any); ok {
+				maps.Copy(alert, m)
+				aps["alert"] = alert
+				continue
+			}
+		}
+		if v == nil {
+			delete(aps, k)
+			continue
+		}
+		aps[k] = v
+	}
+
+	// Push type: explicit, header override, or derived.
+	pushType := n.PushType
+	if v, ok := hdr("apns-push-type"); ok {
+		pushType = v
+	}
+	visible := aps["alert"] != nil || aps["badge"] != nil || aps["sound"] != nil
+	if pushType == "" {
+		switch {
+		case visible:
+			pushType = PushAlert
+		case len(n.Data) > 0 || aps["content-available"] != nil || len(ov.Payload) > 0:
+			pushType = PushBackground
+		default:
+			return nil, Invalid("", "the notification is empty: give a title or body, a badge, a sound, or data for a background push")
+		}
+	}
+	info, ok := LookupPushType(pushType)
+	if !ok {
+		return nil, Invalid("push_type", "unknown push type %q (one of alert, background, voip, complication, fileprovider, location, pushtotalk, liveactivity, widgets, controls, mdm)", pushType)
+	}
+	req.PushType = info.Name
+	if info.Name == PushBackground {
+		if visible {
+			return nil, Invalid("push_type", "a background push cannot carry an alert, badge or sound; drop push_type or the visible fields")
+		}
+		aps["content-available"] = 1
+	}
+
+	// Priority.
+	prio := info.Priorities[0]
+	switch n.Priority {
+	case "":
+	case "high":
+		prio = 10
+	case "normal":
+		prio = 5
+	case "low":
+		prio = 1
+	default:
+		return nil, Invalid("priority", "must be high, normal or low, not %q", n.Priority)
+	}
+	if v, ok := hdr("apns-priority"); ok {
+		p, err := strconv.Atoi(v)
+		if err != nil || (p != 10 && p != 5 && p != 1) {
+			return nil, Invalid("apns.headers.apns-priority", "must be 10, 5 or 1")
+		}
+		prio = p
+	}
+	if !slices.Contains(info.Priorities, prio) {
+		if info.Name == PushBackground {
+			// Apple: background pushes must use priority 5; 10 is an
+			// error. Deliver it as Apple requires rather than fail it.
+			prio = 5
+		} else {
+			return nil, Invalid("priority", "a %s push allows apns-priority %v, not %d", info.Name, info.Priorities, prio)
+		}
+	}
+	req.Priority = prio
+
+	// Topic.
+	topic := t.Topic
+	if v, ok := hdr("apns-topic"); ok {
+		topic = v
+	}
+	if topic == "" {
+		return nil, Invalid("to.apns.topic", "is required: the app's bundle ID")
+	}
+	if info.TopicSuffix != "" && !strings.HasSuffix(topic, info.TopicSuffix) {
+		topic += info.TopicSuffix
+	}
+	req.Topic = topic
+
+	// Expiration from ttl.
+	ttl := n.TTL
+	if v, ok := hdr("apns-expiration"); ok {
+		e, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || e < 0 {
+			return nil, Invalid("apns.headers.apns-expiration", "must be a UNIX time in seconds, or 0")
+		}
+		req.Expiration = &e
+	} else if ttl != nil {
+		if *ttl < 0 {
+			return nil, Invalid("ttl", "must be 0 or more seconds")
+		}
+		var e int64
+		if *ttl > 0 {
+			e = t.Now.Unix() + *ttl
+		}
+		req.Expiration = &e
+	}
+
+	// Collapse id.
+	cid := n.CollapseID
+	if v, ok := hdr("apns-collapse-id"); ok {
+		cid = v
+	}
+	if len(cid) > APNsMaxCollapseID {
+		return nil, Invalid("collapse_id", "is %d bytes; APNs allows at most %d", len(cid), APNsMaxCollapseID)
+	}
+	req.CollapseID = cid
+
+	// apns-id.
+	id := n.ID
+	field := "id"
+	if v, ok := hdr("apns-id"); ok {
+		id, field = v, "apns.headers.apns-id"
+	}
+	if id == "" {
+		id = t.NewID
+	} else if !IsUUID(id) {
+		return nil, Invalid(field, "must be a UUID (8-4-4-4-12 hex digits); it becomes the apns-id")
+	}
+	req.ID = strings.ToLower(id)
+
+	// Body: custom keys beside aps.
+	body := map[string]any{}
+	for k, raw := range n.Data {
+		if k == "aps" {
+			return nil, Invalid("data.aps", "is reserved by APNs; use apns.aps to set aps keys")
+		}
+		body[k] = json.RawMessage(raw)
+	}
+	if n.Image != "" {
+		body["image"] = n.Image
+	}
+	if n.URL != "" {
+		body["url"] = n.URL
+	}
+	for k, raw := range ov.Payload {
+		if k == "aps" {
+			return nil, Invalid("apns.payload.aps", "is reserved; use apns.aps to set aps keys")
+		}
+		body[k] = json.RawMessage(raw)
+	}
+	body["aps"] = aps
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(body); err != nil {
+		return nil, Invalid("data", "cannot be encoded as JSON: %v", err)
+	}
+	req.Payload = bytes.TrimRight(buf.Bytes(), "\n")
+	limit := APNsMaxPayload
+	if info.Name == PushVoIP {
+		limit = APNsMaxVoIPPayload
+	}
+	if len(req.Payload) > limit {
+		e := NewError(CodePayloadTooLarge, "the APNs payload is "+strconv.Itoa(len(req.Payload))+" bytes; the limit for a "+info.Name+" push is "+strconv.Itoa(limit), "shorten the body or move data out of the push: fetch it in the app when the notification arrives")
+		e.Platform = PlatformAPNs
+		return nil, e
+	}
+	return req, nil
+}
+
+// checkAPSKey type-checks the aps keys Apple documents; other keys pass
+// through unchanged so that keys Apple adds later need no upgrade.
+func checkAPSKey(k string, v any) *Error {
+	field := "apns.aps." + k
+	switch k {
+	case "badge", "content-available", "mutable-content", "timestamp", "stale-date", "dismissal-date":
+		if f, ok := v.(float64); !ok || f < 0 || f != float64(int64(f)) {
+			return Invalid(field, "must be a non-negative integer")
+		}
+	case "relevance-score":
+		if _, ok := v.(float64); !ok {
+			return Invalid(field, "must be a number")
+		}
+	case "interruption-level":
+		s, _ := v.(string)
+		if !slices.Contains([]string{"passive", "active", "time-sensitive", "critical"}, s) {
+			return Invalid(field, "must be passive, active, time-sensitive or critical")
+		}
+	case "thread-id", "category", "target-content-id", "event", "attributes-type", "filter-criteria":
+		if _, ok := v.(string); !ok {
+			return Invalid(field, "must be a string")
+		}
+	case "alert":
+		switch v.(type) {
+		case string, map[string]any:
+		default:
+			return Invalid(field, "must be a string or an alert dictionary")
+		}
+	case "content-state", "attributes":
+		if _, ok := v.(map[string]any); !ok {
+			return Invalid(field, "must be an object")
+		}
+	}
+	return nil
+}

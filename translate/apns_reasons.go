@@ -1,0 +1,171 @@
+package translate
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// APNsReason is one row of Apple's documented reason table ("Handling
+// notification responses from APNs"), with what pushproxy makes of it.
+type APNsReason struct {
+	Status    int
+	Reason    string
+	Code      Code
+	Retryable bool // pushproxy may retry it (inside the caller's deadline)
+	Action    Action
+	Message   string // what happened, in one sentence
+	Hint      string // what an operator should check, in one sentence
+}
+
+// APNsReasons is Apple's table, every documented reason, in Apple's order.
+var APNsReasons = []APNsReason{
+	{400, "BadCollapseId", CodeInvalidRequest, false, ActionFixRequest,
+		"APNs refused the collapse identifier", "keep collapse_id at 64 bytes or fewer"},
+	{400, "BadDeviceToken", CodeInvalidRecipient, false, ActionRemoveRecipient,
+		"APNs says the device token is invalid",
+		"check the token is for this environment (a development build's token only works on the sandbox host) and was copied in full as hex; otherwise delete it"},
+	{400, "BadExpirationDate", CodeInvalidRequest, false, ActionFixRequest,
+		"APNs refused the apns-expiration value", "send ttl as a whole number of seconds"},
+	{400, "BadMessageId", CodeInvalidRequest, false, ActionFixRequest,
+		"APNs refused the apns-id", "send id as a UUID, or leave it out"},
+	{400, "BadPriority", CodeInvalidRequest, false, ActionFixRequest,
+		"APNs refused the apns-priority for this push type", "background pushes must use priority normal (5)"},
+	{400, "BadTopic", CodeTopicMismatch, false, ActionFixRequest,
+		"APNs refused the apns-topic", "check the topic is the app's bundle ID and the push type's suffix (.voip, .push-type.liveactivity …) matches"},
+	{400, "DeviceTokenNotForTopic", CodeTopicMismatch, false, ActionFixRequest,
+		"the device token does not belong to this topic", "check the bundle ID: the token was issued to another app (or another team's key signs for this topic)"},
+	{400, "DuplicateHeaders", CodeInvalidRequest, false, ActionFixRequest,
+		"APNs saw a header twice", "report this to pushproxy's maintainers: it should never send duplicate headers"},
+	{400, "IdleTimeout", CodeUpstreamUnavailable, true, ActionRetryLater,
+		"APNs closed the idle connection", "nothing to fix: pushproxy retries on a new connection"},
+	{400, "InvalidPushType", CodeInvalidRequest, false, ActionFixRequest,
+		"APNs refused the apns-push-type", "use one of the push types Apple documents"},
+	{400, "MissingDeviceToken", CodeInvalidRecipient, false, ActionFixRequest,
+		"the device token is missing", "send to.apns.token"},
+	{400, "MissingTopic", CodeTopicMismatch, false, ActionFixRequest,
+		"APNs needs an apns-topic for this key", "set to.apns.topic or the credential's topics: a key that signs for several apps needs the bundle ID"},
+	{400, "PayloadEmpty", CodeInvalidRequest, false, ActionFixRequest,
+		"APNs found the payload empty", "give a title, body, badge, sound or data"},
+	{400, "TopicDisallowed", CodeTopicMismatch, false, ActionFixRequest,
+		"APNs does not allow pushing to this topic", "check the bundle ID belongs to the key's team (team ID) and push notifications are enabled for the app ID"},
+	{403, "BadCertificate", CodeCredentialsRejected, false, ActionFixCredentials,
+		"APNs refused the client certificate", "pushproxy uses provider tokens: check no TLS client certificate is forced by a gateway"},
+	{403, "BadCertificateEnvironment", CodeCredentialsRejected, false, ActionFixCredentials,
+		"APNs refused the credential for this environment", "check the credential's environment (production vs development host)"},
+	{403, "ExpiredProviderToken", CodeCredentialsRejected, false, ActionFixCredentials,
+		"APNs says the provider token is expired, even after a fresh one was signed", "check this machine's clock (NTP): a token's iat more than an hour off looks expired to Apple"},
+	{403, "Forbidden", CodeCredentialsRejected, false, ActionFixCredentials,
+		"APNs forbade the request", "check the key is enabled for APNs in the developer account and not revoked"},
+	{403, "InvalidProviderToken", CodeCredentialsRejected, false, ActionFixCredentials,
+		"APNs refused the provider token", "check key_id matches the .p8 file (AuthKey_<KEYID>.p8), team_id is the team that owns the key, and the key was not revoked"},
+	{403, "MissingProviderToken", CodeCredentialsRejected, false, ActionFixCredentials,
+		"APNs received no provider token", "check the credential's .p8 file is loaded (see /readyz); a gateway may be stripping the authorization header"},
+	{403, "UnrelatedKeyIdInToken", CodeCredentialsRejected, false, ActionFixCredentials,
+		"APNs saw a token from another key on this connection", "check two credentials do not share a team with different keys behind one gateway connection"},
+	{403, "BadEnvironmentKeyIdInToken", CodeEnvironmentMismatch, false, ActionFixCredentials,
+		"the key is not valid for this APNs environment", "check the key's environment in the developer account (sandbox-only or production-only) against the credential's environment"},
+	{404, "BadPath", CodeInvalidRequest, false, ActionFixRequest,
+		"APNs refused the request path", "check upstream.apns_*_url has no path; pushproxy adds /3/device/<token>"},
+	{405, "MethodNotAllowed", CodeInvalidRequest, false, ActionFixRequest,
+		"APNs refused the request method", "check a gateway between pushproxy and APNs is not rewriting requests"},
+	{410, "ExpiredToken", CodeRecipientGone, false, ActionRemoveRecipient,
+		"the device token has expired", "delete this token; the app will register a new one when it next runs"},
+	{410, "Unregistered", CodeRecipientGone, false, ActionRemoveRecipient,
+		"the device token is no longer registered for this topic", "delete this token: the app was uninstalled or notifications were turned off"},
+	{413, "PayloadTooLarge", CodePayloadTooLarge, false, ActionFixRequest,
+		"APNs found the payload too large", "keep the payload at 4096 bytes (5120 for VoIP)"},
+	{429, "TooManyProviderTokenUpdates", CodeRateLimited, true, ActionRetryLater,
+		"APNs says the provider token changed too often", "check that no other process signs tokens for this key with a different iat; pushproxy never re-signs sooner than 20 minutes"},
+	{429, "TooManyRequests", CodeRateLimited, true, ActionRetryLater,
+		"too many requests to this device token", "send fewer notifications to this device; honour retry_after"},
+	{500, "InternalServerError", CodeUpstreamUnavailable, true, ActionRetryLater,
+		"APNs had an internal error", "nothing to fix here; retry later"},
+	{503, "ServiceUnavailable", CodeUpstreamUnavailable, true, ActionRetryLater,
+		"APNs is unavailable", "retry later"},
+	{503, "Shutdown", CodeUpstreamUnavailable, true, ActionRetryLater,
+		"the APNs server was shutting down", "nothing to fix: pushproxy retries on a new connection"},
+}
+
+// LookupAPNsReason returns the documented row for a reason string.
+func LookupAPNsReason(reason string) (APNsReason, bool) {
+	for _, r := range APNsReasons {
+		if r.Reason == reason {
+			return r, true
+		}
+	}
+	return APNsReason{}, false
+}
+
+// APNsReply is what an APNs server answered to one request.
+type APNsReply struct {
+	Status     int
+	APNsID     string
+	Body       []byte // {"reason": …, "timestamp": …} on failure
+	RetryAfter string // Retry-After header, if any
+}
+
+// apnsErrorBody is APNs's JSON error body.
+type apnsErrorBody struct {
+	Reason    string `json:"reason"`
+	Timestamp int64  `json:"timestamp"`
+}
+
+// ParseAPNsBody extracts reason and timestamp from an APNs error body;
+// a body that is not APNs's JSON yields an empty reason.
+func ParseAPNsBody(body []byte) (reason string, timestamp int64) {
+	var b apnsErrorBody
+	if json.Unmarshal(body, &b) != nil {
+		return "", 0
+	}
+	return b.Reason, b.Timestamp
+}
+
+// FromAPNs normalises a non-200 APNs reply. now is the injected clock, used
+// only to phrase the hint of a 410. Unknown reasons get a code from the
+// status (DESIGN.md).
+func FromAPNs(r APNsReply, now time.Time) *Error {
+	reason, ts := ParseAPNsBody(r.Body)
+	row, ok := LookupAPNsReason(reason)
+	if !ok {
+		row = apnsByStatus(r.Status, reason)
+	}
+	e := &Error{
+		Code: row.Code, Message: row.Message, Hint: row.Hint,
+		Retryable: row.Retryable, Action: row.Action, Platform: PlatformAPNs,
+		Upstream: &Upstream{Status: r.Status, Reason: reason, Timestamp: ts, APNsID: r.APNsID},
+	}
+	if r.Status == 410 && ts > 0 {
+		e.Hint = row.Hint + "; APNs reported it inactive since " + time.UnixMilli(ts).UTC().Format(time.RFC3339)
+	}
+	if secs, err := strconv.Atoi(r.RetryAfter); err == nil && secs >= 0 {
+		e.RetryAfter = secs
+	} else if t, err := time.Parse(time.RFC1123, r.RetryAfter); err == nil {
+		if d := t.Sub(now); d > 0 {
+			e.RetryAfter = int(d.Seconds() + 0.999)
+		}
+	}
+	return e
+}
+
+// apnsByStatus is the fallback for a reason Apple does not document (or a
+// reply from something in between, such as a gateway).
+func apnsByStatus(status int, reason string) APNsReason {
+	what := "APNs answered HTTP " + strconv.Itoa(status)
+	if reason != "" {
+		what += " with the undocumented reason " + strconv.Quote(reason)
+	}
+	switch {
+	case status == 400 || status == 404 || status == 405:
+		return APNsReason{status, reason, CodeInvalidRequest, false, ActionFixRequest, what, "compare the request with Apple's documentation; run with dry_run to see it"}
+	case status == 401 || status == 403:
+		return APNsReason{status, reason, CodeCredentialsRejected, false, ActionFixCredentials, what, "check key_id, team_id and the .p8 key"}
+	case status == 410:
+		return APNsReason{status, reason, CodeRecipientGone, false, ActionRemoveRecipient, what, "delete this token"}
+	case status == 413:
+		return APNsReason{status, reason, CodePayloadTooLarge, false, ActionFixRequest, what, "shorten the payload"}
+	case status == 429:
+		return APNsReason{status, reason, CodeRateLimited, true, ActionRetryLater, what, "slow down; honour retry_after"}
+	}
+	return APNsReason{status, reason, CodeUpstreamUnavailable, true, ActionRetryLater, what, "retry later; check the upstream URL if it persists"}
+}
