@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -327,6 +328,9 @@ func BuildAPNs(n *Notification, t APNsTarget) (*APNsRequest, *Error) {
 		}
 		var e int64
 		if *ttl > 0 {
+			if *ttl > math.MaxInt64-t.Now.Unix() {
+				return nil, Invalid("ttl", "is too large")
+			}
 			e = t.Now.Unix() + *ttl
 		}
 		req.Expiration = &e
@@ -399,6 +403,9 @@ func BuildAPNs(n *Notification, t APNsTarget) (*APNsRequest, *Error) {
 // through unchanged so that keys Apple adds later need no upgrade.
 func checkAPSKey(k string, v any) *Error {
 	field := "apns.aps." + k
+	if v == nil {
+		return nil // null removes the key (see BuildAPNs)
+	}
 	switch k {
 	case "badge", "content-available", "mutable-content", "timestamp", "stale-date", "dismissal-date":
 		if f, ok := v.(float64); !ok || f < 0 || f != float64(int64(f)) {

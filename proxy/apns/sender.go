@@ -223,7 +223,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 			}
 		}
 		last.Platform = translate.PlatformAPNs
-		if !last.Retryable || attempt >= s.opts.MaxAttempts {
+		if !retryHere(last) || attempt >= s.opts.MaxAttempts {
 			return nil, finish(last, attempt)
 		}
 		wait := backoff(attempt, last.RetryAfter)
@@ -236,6 +236,16 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 		case <-time.After(wait):
 		}
 	}
+}
+
+// retryHere says whether the sender itself retries an error: what is
+// retryable, except TooManyProviderTokenUpdates (the connection stays
+// unusable for a while; an immediate retry only prolongs it).
+func retryHere(e *translate.Error) bool {
+	if e.Upstream != nil && e.Upstream.Reason == "TooManyProviderTokenUpdates" {
+		return false
+	}
+	return e.Retryable
 }
 
 func finish(e *translate.Error, attempts int) *translate.Error {

@@ -1,0 +1,305 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pushproxy/pushproxy/internal/fakeapns"
+	"github.com/pushproxy/pushproxy/proxy"
+)
+
+const (
+	teamID = "DEF123GHIJ"
+	keyID  = "ABC123DEFG"
+	bundle = "com.example.app"
+)
+
+// syncBuffer collects the proxy's log output of one test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// harness is a real pushproxy server on loopback in front of a real fake
+// APNs (TLS + HTTP/2) on loopback.
+type harness struct {
+	t       *testing.T
+	fake    *fakeapns.Server
+	srv     *proxy.Server
+	url     string
+	logs    *syncBuffer
+	dir     string
+	keyPath string
+	key     *ecdsa.PrivateKey
+	cfg     *proxy.Config
+	// secrets must never appear in the logs: checked at cleanup.
+	secretsMu sync.Mutex
+	secrets   []string
+}
+
+func genKey(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func writeKey(t testing.TB, path string, k *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+type harnessOpts struct {
+	noKeyFile bool
+	fakeOpts  fakeapns.Options
+	mutate    func(*proxy.Config)
+}
+
+func newHarness(t *testing.T, o harnessOpts) *harness {
+	t.Helper()
+	h := &harness{t: t, logs: &syncBuffer{}, dir: t.TempDir()}
+	fake, err := fakeapns.New(o.fakeOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fake.Close() })
+	h.fake = fake
+	h.key = genKey(t)
+	fake.AddKey(teamID, keyID, &h.key.PublicKey, bundle, "com.example.other")
+	h.keyPath = filepath.Join(h.dir, "AuthKey_"+keyID+".p8")
+	if !o.noKeyFile {
+		h.addSecretKey(writeKey(t, h.keyPath, h.key))
+	}
+	caPath := filepath.Join(h.dir, "ca.pem")
+	if err := os.WriteFile(caPath, fake.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := proxy.Defaults()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Log.Level = "debug"
+	cfg.APNs = []proxy.APNsConfig{{Name: "default", KeyFile: h.keyPath, TeamID: teamID, Topics: []string{bundle}, Environment: "production"}}
+	cfg.Upstream.APNsProductionURL = fake.URL()
+	cfg.Upstream.APNsDevelopmentURL = fake.URL()
+	cfg.Upstream.CAFile = caPath
+	cfg.Reload.PollInterval = 0
+	if o.mutate != nil {
+		o.mutate(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	h.cfg = &cfg
+	h.start()
+	return h
+}
+
+func (h *harness) start() {
+	t := h.t
+	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := proxy.New(h.cfg, proxy.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv = srv
+	ln, err := proxy.Listen(h.cfg.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.url = "http://" + ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		h.checkLogs()
+	})
+}
+
+func (h *harness) addSecretKey(pemData []byte) {
+	block, _ := pem.Decode(pemData)
+	b64 := base64.StdEncoding.EncodeToString(block.Bytes)
+	h.addSecret(b64[:40], b64[len(b64)-40:])
+	h.addSecret(h.key.D.Text(16))
+}
+
+func (h *harness) addSecret(s ...string) {
+	h.secretsMu.Lock()
+	defer h.secretsMu.Unlock()
+	h.secrets = append(h.secrets, s...)
+}
+
+// checkLogs asserts that nothing secret reached the proxy's log: no key
+// material, no provider token (JWT), no full device token.
+func (h *harness) checkLogs() {
+	logs := h.logs.String()
+	if strings.Contains(logs, "eyJ") {
+		h.t.Errorf("a JWT appears in the logs")
+	}
+	if strings.Contains(logs, "PRIVATE KEY") {
+		h.t.Errorf("key material appears in the logs")
+	}
+	h.secretsMu.Lock()
+	defer h.secretsMu.Unlock()
+	for _, s := range h.secrets {
+		if s != "" && strings.Contains(strings.ToLower(logs), strings.ToLower(s)) {
+			h.t.Errorf("a secret (%.6s…) appears in the logs", s)
+		}
+	}
+	for _, r := range h.fake.Requests() {
+		if r.DeviceToken != "" && strings.Contains(strings.ToLower(logs), strings.ToLower(r.DeviceToken)) {
+			h.t.Errorf("a device token appears in the logs")
+		}
+		if r.JWT != "" && strings.Contains(logs, r.JWT) {
+			h.t.Errorf("a provider token appears in the logs")
+		}
+	}
+}
+
+// token makes a random 32-byte device token (registered as a secret).
+func (h *harness) token() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	tok := strings.ToLower(strings.TrimSpace(hexString(b[:])))
+	h.addSecret(tok)
+	return tok
+}
+
+func hexString(b []byte) string {
+	const d = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, d[c>>4], d[c&15])
+	}
+	return string(out)
+}
+
+type answer struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    []byte
+}
+
+func (a answer) errField(name string) any {
+	e, _ := a.Body["error"].(map[string]any)
+	if e == nil {
+		return nil
+	}
+	return e[name]
+}
+
+func (a answer) code() string {
+	s, _ := a.errField("code").(string)
+	return s
+}
+
+func (h *harness) post(path string, body any, headers ...string) answer {
+	h.t.Helper()
+	var data []byte
+	switch b := body.(type) {
+	case string:
+		data = []byte(b)
+	case []byte:
+		data = b
+	default:
+		var err error
+		if data, err = json.Marshal(b); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	req, err := http.NewRequest(http.MethodPost, h.url+path, bytes.NewReader(data))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return h.do(req)
+}
+
+func (h *harness) get(path string) answer {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, h.url+path, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return h.do(req)
+}
+
+func (h *harness) do(req *http.Request) answer {
+	h.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	a := answer{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &a.Body); err != nil {
+			h.t.Fatalf("answer is not JSON: %v: %s", err, raw)
+		}
+	}
+	return a
+}
+
+// alert is a minimal alert notification to tok.
+func alert(tok string) map[string]any {
+	return map[string]any{"to": map[string]any{"apns": map[string]any{"token": tok}}, "title": "Hello", "body": "World"}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
