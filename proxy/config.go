@@ -125,12 +125,63 @@ func ParseConfig(data []byte) (*Config, error) {
 			}
 			return nil, errors.New(strings.Join(parts, "; "))
 		}
-		return nil, fmt.Errorf("%s", strings.TrimPrefix(msg, "yaml: "))
+		return nil, errors.New(nameKeys(data, strings.TrimPrefix(msg, "yaml: ")))
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+var lineRe = regexp.MustCompile(`line (\d+): cannot unmarshal`)
+
+// nameKeys adds the key's dotted path to yaml's "line N: cannot unmarshal"
+// messages, which name only the line.
+func nameKeys(data []byte, msg string) string {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return msg
+	}
+	return lineRe.ReplaceAllStringFunc(msg, func(m string) string {
+		var line int
+		fmt.Sscanf(lineRe.FindStringSubmatch(m)[1], "%d", &line)
+		if path := keyAtLine(&root, line, ""); path != "" {
+			return fmt.Sprintf("line %d: %s: cannot unmarshal", line, path)
+		}
+		return m
+	})
+}
+
+func keyAtLine(n *yaml.Node, line int, prefix string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if p := keyAtLine(c, line, prefix); p != "" {
+				return p
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			path := k.Value
+			if prefix != "" {
+				path = prefix + "." + k.Value
+			}
+			if v.Line == line && v.Kind == yaml.ScalarNode {
+				return path
+			}
+			if p := keyAtLine(v, line, path); p != "" {
+				return p
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if p := keyAtLine(c, line, fmt.Sprintf("%s[%d]", prefix, i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 // Validate checks values that YAML types cannot.

@@ -80,7 +80,7 @@ func TestPushTypes(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	cases := []struct {
 		pushType, topic, prio string
-		extra               map[string]any
+		extra                 map[string]any
 	}{
 		{"alert", bundle, "10", nil},
 		{"background", bundle, "5", map[string]any{"title": "", "body": "", "data": map[string]any{"k": 1}}},
@@ -161,6 +161,9 @@ func TestTokenReusedAndRefreshed(t *testing.T) {
 	for _, r := range reqs {
 		if r.JWT != first {
 			t.Fatalf("token re-signed between requests")
+		}
+		if r.Conn != reqs[0].Conn {
+			t.Errorf("request on connection %d, want the long-lived %d", r.Conn, reqs[0].Conn)
 		}
 	}
 	bucket := int64(creds.TokenBucket / time.Second)

@@ -1,0 +1,89 @@
+package proxy
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleConfigParses(t *testing.T) {
+	cfg, err := LoadConfig(filepath.Join("..", "config.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Defaults()
+	if cfg.Listen != d.Listen || cfg.RequestTimeout != d.RequestTimeout || cfg.MaxInFlight != d.MaxInFlight ||
+		cfg.ShutdownGrace != d.ShutdownGrace || cfg.Reload != d.Reload || cfg.Upstream != d.Upstream {
+		t.Errorf("the example's values differ from the defaults: %+v", cfg)
+	}
+	if len(cfg.APNs) != 1 || cfg.APNs[0].Name != "default" || cfg.APNs[0].TeamID != "DEF123GHIJ" {
+		t.Errorf("apns %+v", cfg.APNs)
+	}
+}
+
+func TestEmptyConfigIsDefaults(t *testing.T) {
+	cfg, err := ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:8570" || cfg.RequestTimeout != 10*time.Second || cfg.MaxInFlight != 1024 ||
+		cfg.ShutdownGrace != 20*time.Second || cfg.Reload.Debounce != 200*time.Millisecond || cfg.Reload.PollInterval != 30*time.Second ||
+		cfg.Upstream.APNsProductionURL != "https://api.push.apple.com" || cfg.Upstream.APNsDevelopmentURL != "https://api.sandbox.push.apple.com" {
+		t.Errorf("defaults %+v", cfg)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := []struct{ name, yaml, want string }{
+		{"unknown top-level key", "listen: 127.0.0.1:1\nrequest_timout: 5s\n", `line 2: unknown key "request_timout"`},
+		{"unknown nested key", "apns:\n  - name: a\n    key_file: AuthKey_ABC123DEFG.p8\n    team_id: DEF123GHIJ\n    topic: [x]\n", `line 5: unknown key "topic"`},
+		{"bad duration", "request_timeout: soon\n", "request_timeout"},
+		{"lower-case team", "apns:\n  - key_file: AuthKey_ABC123DEFG.p8\n    team_id: def123ghij\n", "upper case"},
+		{"short team", "apns:\n  - key_file: AuthKey_ABC123DEFG.p8\n    team_id: DEF123\n", "team_id"},
+		{"no key id", "apns:\n  - key_file: /k/key.p8\n    team_id: DEF123GHIJ\n", "AuthKey_<KEYID>.p8"},
+		{"bad key id", "apns:\n  - key_file: /k/key.p8\n    key_id: abc\n    team_id: DEF123GHIJ\n", "key_id"},
+		{"bad environment", "apns:\n  - key_file: AuthKey_ABC123DEFG.p8\n    team_id: DEF123GHIJ\n    environment: staging\n", "environment"},
+		{"duplicate names", "apns:\n  - {name: a, key_file: AuthKey_ABC123DEFG.p8, team_id: DEF123GHIJ}\n  - {name: a, key_file: AuthKey_ABC123DEFH.p8, team_id: DEF123GHIJ}\n", "used twice"},
+		{"second unnamed", "apns:\n  - {key_file: AuthKey_ABC123DEFG.p8, team_id: DEF123GHIJ}\n  - {key_file: AuthKey_ABC123DEFH.p8, team_id: DEF123GHIJ}\n", "apns[1].name"},
+		{"http upstream", "upstream:\n  apns_production_url: http://x\n", "https"},
+		{"log format", "log: {format: xml}\n", "log.format"},
+		{"subject", "webpush:\n  subject: ops@example.com\n", "webpush.subject"},
+		{"max_in_flight", "max_in_flight: 0\n", "max_in_flight"},
+		{"not yaml", "listen: [\n", "line"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(c.yaml))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestConfigFileErrorsNameTheFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte("bogus: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadConfig(p)
+	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("%v", err)
+	}
+	if _, err := LoadConfig(p + ".missing"); err == nil {
+		t.Fatal("a missing config file must be an error")
+	}
+}
+
+func TestCredSpec(t *testing.T) {
+	cfg, err := ParseConfig([]byte("auth_token_file: /t\napns:\n  - {key_file: /k/AuthKey_ABC123DEFG.p8, team_id: DEF123GHIJ, topics: [a.b]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.CredSpec()
+	if len(s.APNs) != 1 || s.APNs[0].Name != "default" || s.APNs[0].Environment != "production" || s.AuthTokenFile != "/t" || s.APNs[0].Topics[0] != "a.b" {
+		t.Errorf("%+v", s)
+	}
+}
