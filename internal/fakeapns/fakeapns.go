@@ -85,6 +85,11 @@ type Options struct {
 	// (GOAWAY with NO_ERROR; in-flight streams still complete) once that many streams have
 	// arrived on it, and close the connection when they are done.
 	GoAwayAfter int
+	// ResetAfter, if > 0, makes the server drop a connection abruptly (TCP
+	// RST, no GOAWAY) when that many streams have arrived on it: the stream
+	// that reached the count and every stream still open are left unanswered,
+	// as when a server or a middlebox dies mid-stream.
+	ResetAfter int
 	// Now is the clock used for provider token age checks, 410 timestamps and
 	// Request.Received; nil means time.Now. (Certificates use the wall clock.)
 	Now func() time.Time
@@ -156,6 +161,7 @@ type Server struct {
 	scripts  map[string][]Response   // by lower-case device token
 	def      *Response
 	records  []*Request
+	verified map[string]bool // raw tokens whose signature already verified
 }
 
 type providerKey struct {
@@ -191,16 +197,17 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("fakeapns: listen: %w", err)
 	}
 	s := &Server{
-		opts:    opts,
-		now:     opts.Now,
-		maxConc: opts.MaxConcurrentStreams,
-		ln:      ln,
-		url:     "https://" + ln.Addr().String(),
-		caPEM:   caPEM,
-		pool:    pool,
-		conns:   make(map[*conn]struct{}),
-		keys:    make(map[string]*providerKey),
-		scripts: make(map[string][]Response),
+		opts:     opts,
+		now:      opts.Now,
+		maxConc:  opts.MaxConcurrentStreams,
+		ln:       ln,
+		url:      "https://" + ln.Addr().String(),
+		caPEM:    caPEM,
+		pool:     pool,
+		conns:    make(map[*conn]struct{}),
+		keys:     make(map[string]*providerKey),
+		scripts:  make(map[string][]Response),
+		verified: make(map[string]bool),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -259,6 +266,7 @@ func (s *Server) Close() error {
 // all keys of one team are pooled. Adding a key ID again replaces it.
 func (s *Server) AddKey(teamID, keyID string, pub *ecdsa.PublicKey, topics ...string) {
 	s.mu.Lock()
+	clear(s.verified)
 	defer s.mu.Unlock()
 	if _, ok := s.keys[keyID]; !ok {
 		s.keyOrder = append(s.keyOrder, keyID)
@@ -271,6 +279,7 @@ func (s *Server) AddKey(teamID, keyID string, pub *ecdsa.PublicKey, topics ...st
 func (s *Server) RemoveKey(keyID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	clear(s.verified)
 	delete(s.keys, keyID)
 	for i, k := range s.keyOrder {
 		if k == keyID {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -142,8 +143,17 @@ func (s *Server) handle(c *conn, w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 
-	if n := c.streams.Add(1); s.opts.GoAwayAfter > 0 && n == int64(s.opts.GoAwayAfter) {
+	n := c.streams.Add(1)
+	if s.opts.GoAwayAfter > 0 && n == int64(s.opts.GoAwayAfter) {
 		c.shutdown()
+	}
+	if s.opts.ResetAfter > 0 && n == int64(s.opts.ResetAfter) {
+		s.logf("fakeapns: conn %d: reset after %d streams", c.id, n)
+		if tc, ok := c.raw.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // close sends RST, not FIN
+		}
+		_ = c.raw.Close()
+		panic(http.ErrAbortHandler)
 	}
 
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRead+1))
@@ -387,14 +397,31 @@ func (s *Server) authenticate(c *conn, ti tokenInfo) (topics []string, status in
 		return nil, http.StatusForbidden, reasonInvalidProviderToken
 	}
 
-	// Signature and algorithm by the library; the time rules below use Options.Now.
+	// Signature and algorithm by the library (once per distinct token, as a
+	// server that caches verified tokens would); the time rules below use
+	// Options.Now.
 	claims := jwt.MapClaims{}
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
 		jwt.WithoutClaimsValidation(),
 	)
-	if _, err := parser.ParseWithClaims(ti.raw, claims, func(*jwt.Token) (any, error) { return key.pub, nil }); err != nil {
-		return nil, http.StatusForbidden, reasonInvalidProviderToken
+	s.mu.Lock()
+	known := s.verified[ti.kid+"|"+ti.raw]
+	s.mu.Unlock()
+	if known {
+		if _, _, err := parser.ParseUnverified(ti.raw, claims); err != nil {
+			return nil, http.StatusForbidden, reasonInvalidProviderToken
+		}
+	} else {
+		if _, err := parser.ParseWithClaims(ti.raw, claims, func(*jwt.Token) (any, error) { return key.pub, nil }); err != nil {
+			return nil, http.StatusForbidden, reasonInvalidProviderToken
+		}
+		s.mu.Lock()
+		if len(s.verified) > 1000 {
+			clear(s.verified)
+		}
+		s.verified[ti.kid+"|"+ti.raw] = true
+		s.mu.Unlock()
 	}
 	iss, _ := claims.GetIssuer()
 	iatDate, err := claims.GetIssuedAt()
