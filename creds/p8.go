@@ -27,7 +27,13 @@ var (
 // too). The errors name the usual mistakes: a .p12 or certificate instead
 // of the key, an RSA key, another curve, a truncated file.
 func ParseP8(data []byte) (*ecdsa.PrivateKey, error) {
-	block, _ := pem.Decode(data)
+	block, rest := pem.Decode(data)
+	if block != nil && block.Type == "EC PARAMETERS" {
+		// openssl ecparam -genkey writes the curve before the SEC1 key.
+		if next, _ := pem.Decode(rest); next != nil {
+			block = next
+		}
+	}
 	if block == nil {
 		s := strings.TrimSpace(string(data))
 		switch {
@@ -35,7 +41,8 @@ func ParseP8(data []byte) (*ecdsa.PrivateKey, error) {
 			return nil, fmt.Errorf("%w: the file is empty", ErrNotP8)
 		case strings.Contains(s, "-----BEGIN"):
 			return nil, fmt.Errorf("%w: the PEM block is truncated or damaged (no matching END line or bad base64)", ErrNotP8)
-		case data[0] == 0x30:
+		case len(data) > 1 && data[0] == 0x30 && data[1] >= 0x81 && data[1] <= 0x84:
+			// A DER SEQUENCE with a long-form length; not text that starts with "0".
 			return nil, fmt.Errorf("%w: the file is binary DER, probably a .p12 certificate bundle; APNs token auth needs the AuthKey_<KEYID>.p8 downloaded from Certificates, Identifiers & Profiles > Keys", ErrNotP8)
 		}
 		return nil, fmt.Errorf("%w: no PEM block found (expected -----BEGIN PRIVATE KEY-----)", ErrNotP8)

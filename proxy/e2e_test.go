@@ -311,6 +311,17 @@ func TestEveryAppleReason(t *testing.T) {
 			switch {
 			case c.retried && sent < 2:
 				t.Errorf("a retryable reason was sent %d times", sent)
+			case c.reason == "UnrelatedKeyIdInToken":
+				// retried once, on a new connection
+				var conns []uint64
+				for _, q := range h.fake.Requests() {
+					if q.DeviceToken == tok {
+						conns = append(conns, q.Conn)
+					}
+				}
+				if len(conns) != 2 || conns[0] == conns[1] {
+					t.Errorf("sent on connections %v, want twice on two", conns)
+				}
 			case c.reason == "ExpiredProviderToken":
 				// one refresh, then refused: at most 2.
 				if sent > 2 {

@@ -302,12 +302,15 @@ func BuildAPNs(n *Notification, t APNsTarget) (*APNsRequest, *Error) {
 	req.Priority = prio
 
 	// Topic.
-	topic := t.Topic
+	topic, topicField := t.Topic, "to.apns.topic"
 	if v, ok := hdr("apns-topic"); ok {
-		topic = v
+		topic, topicField = v, "apns.headers.apns-topic"
 	}
 	if topic == "" {
-		return nil, Invalid("to.apns.topic", "is required: the app's bundle ID")
+		return nil, Invalid(topicField, "is required: the app's bundle ID")
+	}
+	if !validHeaderValue(topic) {
+		return nil, Invalid(topicField, "must not contain control characters")
 	}
 	if info.TopicSuffix != "" && !strings.HasSuffix(topic, info.TopicSuffix) {
 		topic += info.TopicSuffix
@@ -343,6 +346,9 @@ func BuildAPNs(n *Notification, t APNsTarget) (*APNsRequest, *Error) {
 	}
 	if len(cid) > APNsMaxCollapseID {
 		return nil, Invalid("collapse_id", "is %d bytes; APNs allows at most %d", len(cid), APNsMaxCollapseID)
+	}
+	if !validHeaderValue(cid) {
+		return nil, Invalid("collapse_id", "must not contain control characters (it is sent as the apns-collapse-id header)")
 	}
 	req.CollapseID = cid
 
@@ -397,6 +403,18 @@ func BuildAPNs(n *Notification, t APNsTarget) (*APNsRequest, *Error) {
 		return nil, e
 	}
 	return req, nil
+}
+
+// validHeaderValue reports whether s can be sent as an HTTP header value:
+// no control characters other than tab (RFC 9110 field-value). The HTTP/2
+// transport refuses anything else, which would look like an upstream failure.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // checkAPSKey type-checks the aps keys Apple documents; other keys pass

@@ -706,6 +706,41 @@ func TestBuildAPNsOtherInvalidFields(t *testing.T) {
 		_, err := translate.BuildAPNs(apnsNote(func(n *translate.Notification) { n.Body = "b" }), tg)
 		wantErr(t, err, translate.CodeInvalidRequest, "to.apns.topic")
 	})
+
+	// Values the HTTP/2 transport would refuse to send must be the caller's
+	// invalid_request, not an upstream failure.
+	t.Run("control characters in header values", func(t *testing.T) {
+		tg := target()
+		tg.Topic = "com.example.app\r\nx-injected: 1"
+		_, err := translate.BuildAPNs(apnsNote(func(n *translate.Notification) { n.Body = "b" }), tg)
+		wantErr(t, err, translate.CodeInvalidRequest, "to.apns.topic")
+
+		for _, tc := range []struct {
+			f     func(n *translate.Notification)
+			field string
+		}{
+			{func(n *translate.Notification) { n.CollapseID = "a\nb" }, "collapse_id"},
+			{func(n *translate.Notification) { n.CollapseID = "a\x00b" }, "collapse_id"},
+			{func(n *translate.Notification) { n.CollapseID = "a\x7fb" }, "collapse_id"},
+			{func(n *translate.Notification) {
+				n.APNs = &translate.APNsOverrides{Headers: map[string]string{"apns-collapse-id": "a\rb"}}
+			}, "collapse_id"},
+			{func(n *translate.Notification) {
+				n.APNs = &translate.APNsOverrides{Headers: map[string]string{"apns-topic": "com.example.app\n"}}
+			}, "apns.headers.apns-topic"},
+			{func(n *translate.Notification) {
+				n.APNs = &translate.APNsOverrides{Headers: map[string]string{"apns-topic": ""}}
+			}, "apns.headers.apns-topic"},
+		} {
+			_, err := translate.BuildAPNs(apnsNote(func(n *translate.Notification) { n.Body = "b"; tc.f(n) }), target())
+			wantErr(t, err, translate.CodeInvalidRequest, tc.field)
+		}
+		// Tabs, spaces and non-ASCII are fine.
+		req := mustBuild(t, apnsNote(func(n *translate.Notification) { n.Body = "b"; n.CollapseID = "order\t1234 é" }))
+		if req.CollapseID != "order\t1234 é" {
+			t.Errorf("collapse id = %q", req.CollapseID)
+		}
+	})
 }
 
 func TestBuildAPNsHeaderOverrides(t *testing.T) {

@@ -33,6 +33,7 @@ Usage:
   pushproxy healthcheck [--url URL | --config FILE]
                                      GET /readyz (or /healthz with --live); exit 0 when healthy
                                      (for container health checks: no shell needed)
+  pushproxy bench [-n N] [-c C] [--direct | --batch K] [--url URL] [--json]  load test (default: against a built-in fake APNs)
   pushproxy version                  print version and build information
   pushproxy help                     this text
 
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stderr)
 	case "healthcheck":
 		return healthcheck(args, stdout, stderr)
+	case "bench":
+		return bench(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -85,6 +85,14 @@ type Options struct {
 	// (GOAWAY with NO_ERROR; in-flight streams still complete) once that many streams have
 	// arrived on it, and close the connection when they are done.
 	GoAwayAfter int
+	// GoAwayReason, if set, changes what GoAwayAfter does: at the Nth stream
+	// the server sends its own GOAWAY whose last stream ID is that stream's,
+	// with error code GoAwayCode and debug data {"reason": GoAwayReason} (as
+	// APNs does), leaves that stream unanswered, and closes the connection
+	// shortly after: the Nth stream fails (with the reason), later ones were
+	// not processed.
+	GoAwayReason string
+	GoAwayCode   http2.ErrCode
 	// ResetAfter, if > 0, makes the server drop a connection abruptly (TCP
 	// RST, no GOAWAY) when that many streams have arrived on it: the stream
 	// that reached the count and every stream still open are left unanswered,
@@ -174,12 +182,15 @@ type providerKey struct {
 type conn struct {
 	id       uint64
 	raw      net.Conn
+	tls      *tls.Conn
 	streams  atomic.Int64
 	shutdown func() // starts the graceful shutdown (GOAWAY); set before serving
 
-	mu        sync.Mutex
-	kid, team string // key and team the connection is bound to, once one authenticated
-	lastJWT   string // last distinct valid token seen on this connection
+	mu         sync.Mutex
+	kid, team  string // key and team the connection is bound to, once one authenticated
+	lastJWT    string // last distinct valid token seen on this connection
+	maxStream  uint32 // highest stream ID recorded
+	goAwayLast uint32 // last stream ID of our own GOAWAY; 0 before one
 	// expiredJWT is a token this connection refused as ExpiredProviderToken:
 	// replacing it is a refresh Apple asked for, not churn.
 	expiredJWT string
@@ -403,6 +414,7 @@ func (s *Server) serveConn(c *conn) {
 		s.mu.Unlock()
 	}()
 	tc := tls.Server(c.raw, s.tlsConf)
+	c.tls = tc
 	hctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	err := tc.HandshakeContext(hctx)
 	cancel()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/net/http2"
 )
 
 const (
@@ -127,10 +128,20 @@ func (s *Server) handle(c *conn, w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		panic(http.ErrAbortHandler) // reset the stream; never answer 200 by accident
 	}
+	sid := streamID(r)
+	c.mu.Lock()
+	if c.goAwayLast != 0 && sid > c.goAwayLast {
+		// Above our own GOAWAY's last stream: not processed, not recorded.
+		c.mu.Unlock()
+		s.mu.Unlock()
+		panic(http.ErrAbortHandler)
+	}
+	c.maxStream = max(c.maxStream, sid)
+	c.mu.Unlock()
 	s.wg.Add(1)
 	rec := &Request{
 		Conn:     c.id,
-		StreamID: streamID(r),
+		StreamID: sid,
 		Method:   r.Method,
 		Path:     r.URL.Path,
 		Header:   r.Header.Clone(),
@@ -145,6 +156,10 @@ func (s *Server) handle(c *conn, w http.ResponseWriter, r *http.Request) {
 
 	n := c.streams.Add(1)
 	if s.opts.GoAwayAfter > 0 && n == int64(s.opts.GoAwayAfter) {
+		if s.opts.GoAwayReason != "" {
+			s.goAwayWithReason(c)
+			panic(http.ErrAbortHandler)
+		}
 		c.shutdown()
 	}
 	if s.opts.ResetAfter > 0 && n == int64(s.opts.ResetAfter) {
@@ -582,4 +597,33 @@ func streamID(r *http.Request) uint32 {
 		return 0
 	}
 	return uint32(id.Uint())
+}
+
+// goAwayWithReason writes APNs's kind of GOAWAY (debug data {"reason": …})
+// straight onto the connection, then closes it after a moment. Each
+// tls.Conn Write is atomic, and the frame goes out in one Write.
+func (s *Server) goAwayWithReason(c *conn) {
+	// The last stream is the highest one recorded: every stream recorded is
+	// "processed"; later ones are refused unrecorded (see handle).
+	c.mu.Lock()
+	lastStreamID := c.maxStream
+	c.goAwayLast = lastStreamID
+	debug, _ := json.Marshal(struct {
+		Reason string `json:"reason"`
+	}{s.opts.GoAwayReason})
+	var buf bytes.Buffer
+	fr := http2.NewFramer(&buf, nil)
+	_ = fr.WriteGoAway(lastStreamID, s.opts.GoAwayCode, debug)
+	s.logf("fakeapns: conn %d: GOAWAY last=%d reason=%s", c.id, lastStreamID, s.opts.GoAwayReason)
+	_, _ = c.tls.Write(buf.Bytes())
+	c.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-s.ctx.Done():
+		}
+		_ = c.raw.Close()
+	}()
 }

@@ -7,7 +7,6 @@ package apns
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,8 +55,17 @@ type Options struct {
 	PingTimeout     time.Duration // 0 → 10s
 	IdleConnTimeout time.Duration // 0 → 5m: idle connections are closed after this
 	DialTimeout     time.Duration // 0 → 10s
-	// MaxAttempts bounds the attempts per notification (retries included).
+	// MaxAttempts bounds the attempts per notification that APNs answered
+	// or that failed before reaching it (retries included).
 	MaxAttempts int // 0 → 4
+	// MaxConnsPerPool bounds the usable connections of one team and key to
+	// one host; a new one is opened when all reach the server's stream
+	// limit (1,000 at APNs).
+	MaxConnsPerPool int // 0 → 8
+	// MaxResends bounds the re-sends of a notification the server did not
+	// process (streams above a GOAWAY's last stream ID, REFUSED_STREAM, or
+	// never written); they are immediate, on another connection.
+	MaxResends int // 0 → 100
 	// OnAttempt, if set, is called after each upstream attempt with its
 	// duration and the status (0 for a transport error).
 	OnAttempt func(d time.Duration, status int, reason string)
@@ -68,9 +77,10 @@ type Options struct {
 type Sender struct {
 	opts Options
 
-	mu     sync.Mutex
-	pools  map[string]*http2.Transport
-	closed bool
+	mu         sync.Mutex
+	pools      map[string]*pool
+	closed     bool
+	connSerial atomic.Uint64
 }
 
 // New makes a Sender.
@@ -104,7 +114,13 @@ func New(opts Options) *Sender {
 	if opts.MaxAttempts == 0 {
 		opts.MaxAttempts = 4
 	}
-	return &Sender{opts: opts, pools: map[string]*http2.Transport{}}
+	if opts.MaxConnsPerPool == 0 {
+		opts.MaxConnsPerPool = 8
+	}
+	if opts.MaxResends == 0 {
+		opts.MaxResends = 100
+	}
+	return &Sender{opts: opts, pools: map[string]*pool{}}
 }
 
 // Close closes every connection.
@@ -112,8 +128,8 @@ func (s *Sender) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	for k, t := range s.pools {
-		t.CloseIdleConnections()
+	for k, p := range s.pools {
+		p.close()
 		delete(s.pools, k)
 	}
 }
@@ -126,33 +142,29 @@ func (s *Sender) BaseURL(env string) string {
 	return s.opts.ProductionURL
 }
 
-// pool returns the connection pool of one team and key: never two teams or
-// two keys on one connection (Apple: UnrelatedKeyIdInToken).
-func (s *Sender) pool(c *creds.APNsCredential) *http2.Transport {
-	k := c.Spec.TeamID + "/" + c.Spec.KeyID + "/" + c.Fingerprint
+// pool returns the connection pool of one team and key to one host: never
+// two teams or two keys on one connection (Apple: UnrelatedKeyIdInToken).
+func (s *Sender) pool(c *creds.APNsCredential, base string) (*pool, error) {
+	k := c.Spec.TeamID + "/" + c.Spec.KeyID + "/" + c.Fingerprint + "/" + base
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t := s.pools[k]; t != nil {
-		return t
+	if s.closed {
+		return nil, errPoolClosed
 	}
-	dialer := &net.Dialer{Timeout: s.opts.DialTimeout, KeepAlive: 30 * time.Second}
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: s.opts.RootCAs, NextProtos: []string{"h2"}}
-	t := &http2.Transport{
-		TLSClientConfig: tlsConf,
-		// A fresh DNS look-up for every new connection (Apple's advice):
-		// the dialer resolves the name each time it is called.
-		DialTLSContext: func(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
-			td := &tls.Dialer{NetDialer: dialer, Config: cfg}
-			return td.DialContext(ctx, network, addr)
-		},
-		ReadIdleTimeout: s.opts.ReadIdleTimeout,
-		PingTimeout:     s.opts.PingTimeout,
-		IdleConnTimeout: s.opts.IdleConnTimeout,
+	if p := s.pools[k]; p != nil {
+		return p, nil
 	}
-	if !s.closed {
-		s.pools[k] = t
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("APNs URL %q is not https://host[:port]", base)
 	}
-	return t
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "443")
+	}
+	p := newPool(s, addr, u.Hostname(), s.opts.MaxConnsPerPool)
+	s.pools[k] = p
+	return p, nil
 }
 
 // Delivery is one notification to send.
@@ -164,6 +176,12 @@ type Delivery struct {
 
 // Send delivers one notification, retrying what may be retried inside
 // ctx's deadline, and returns the normalised result or error.
+//
+// What the server surely did not process (a stream above a GOAWAY's last
+// stream ID, REFUSED_STREAM, or a request never written) is re-sent at
+// once on another connection with the same apns-id. What it may have
+// processed (the connection died after the request was written) is never
+// re-sent: the answer says it may have been delivered.
 func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *translate.Error) {
 	c := d.Credential
 	if !c.Usable() {
@@ -178,25 +196,37 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 	if err != nil {
 		return nil, translate.NewError(translate.CodeCredentialsMissing, "cannot sign an APNs provider token", err.Error())
 	}
-	tr := s.pool(c)
-	refreshed, switched := false, false
+	refreshed, switched, newConnRetried := false, false, false
+	attempts, tries, resends := 0, 0, 0
 	var last *translate.Error
-	for attempt := 1; ; attempt++ {
-		reply, terr := s.roundTrip(ctx, tr, env, d.Request, token)
-		if terr != nil {
-			last = terr
-		} else if reply.Status == http.StatusOK {
-			id := reply.APNsID
+	for {
+		p, err := s.pool(c, s.BaseURL(env))
+		if err != nil {
+			return nil, translate.NewError(translate.CodeUpstreamUnavailable, err.Error(), "check upstream.apns_*_url")
+		}
+		out := s.roundTrip(ctx, p, d.Request, token)
+		if out.wrote {
+			attempts++
+		}
+		if out.unprocessed && ctx.Err() == nil && resends < s.opts.MaxResends {
+			resends++
+			continue
+		}
+		tries++
+		if out.err != nil {
+			last = out.err
+		} else if out.reply.Status == http.StatusOK {
+			id := out.reply.APNsID
 			if id == "" {
 				id = d.Request.ID
 			}
 			return &translate.Result{
 				ID: d.Request.ID, Platform: translate.PlatformAPNs,
-				Upstream:   &translate.Upstream{Status: reply.Status, APNsID: id},
-				Credential: c.Spec.Name, Environment: env, Attempts: attempt,
+				Upstream:   &translate.Upstream{Status: out.reply.Status, APNsID: id},
+				Credential: c.Spec.Name, Environment: env, Attempts: attempts,
 			}, nil
 		} else {
-			last = translate.FromAPNs(*reply, s.opts.Now())
+			last = translate.FromAPNs(*out.reply, s.opts.Now())
 			switch last.Upstream.Reason {
 			case "ExpiredProviderToken":
 				if !refreshed {
@@ -208,6 +238,14 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 						last.Hint += " (" + rerr.Error() + ")"
 					}
 				}
+			case "UnrelatedKeyIdInToken", "IdleTimeout":
+				// The connection is bound to something else or closing:
+				// retry once on a new one.
+				out.conn.cc.SetDoNotReuse()
+				if !newConnRetried && last.Upstream.Reason == "UnrelatedKeyIdInToken" {
+					newConnRetried = true
+					continue
+				}
 			case "BadDeviceToken":
 				if auto && !switched {
 					switched = true
@@ -216,24 +254,37 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 				}
 				if switched {
 					last.Hint = "the token was refused by both the production and the sandbox host: it is not a valid token for this app; delete it"
+				} else {
+					last.Hint += "; if it comes from a development build, send it with environment development (or set the credential's environment to auto)"
 				}
 			case "TooManyProviderTokenUpdates":
 				s.opts.Logger.Error("APNs answered TooManyProviderTokenUpdates: another process is signing tokens for this key with a different iat",
 					"credential", c.Spec.Name, "key_id", c.Spec.KeyID)
 			}
+			if switched && last.Upstream.Reason != "BadDeviceToken" {
+				// The other host knows the token but refused it: the token
+				// belongs to that environment.
+				if last.Code == translate.CodeCredentialsRejected {
+					last.Code, last.Action = translate.CodeEnvironmentMismatch, translate.ActionFixCredentials
+					last.Message = "the token belongs to the " + env + " environment, where the credential was refused"
+				}
+				last.Hint += " (the token belongs to the " + env + " environment)"
+			}
 		}
 		last.Platform = translate.PlatformAPNs
-		if !retryHere(last) || attempt >= s.opts.MaxAttempts {
-			return nil, finish(last, attempt)
+		if !retryHere(last) || tries >= s.opts.MaxAttempts {
+			return nil, finish(last, attempts)
 		}
-		wait := backoff(attempt, last.RetryAfter)
+		wait := backoff(tries, last.RetryAfter)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return nil, finish(last, attempt)
+			return nil, finish(last, attempts)
 		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			return nil, finish(last, attempt)
-		case <-time.After(wait):
+			t.Stop()
+			return nil, finish(last, attempts)
+		case <-t.C:
 		}
 	}
 }
@@ -262,8 +313,8 @@ func other(env string) string {
 	return Development
 }
 
-// backoff is exponential with full jitter from 50 ms, capped at 2 s, or
-// the server's Retry-After.
+// backoff is exponential with jitter from 50 ms, capped at 2 s, or the
+// server's Retry-After.
 func backoff(attempt, retryAfter int) time.Duration {
 	if retryAfter > 0 {
 		return time.Duration(retryAfter) * time.Second
@@ -273,33 +324,73 @@ func backoff(attempt, retryAfter int) time.Duration {
 	return ceil/2 + rand.N(ceil/2+1)
 }
 
-// roundTrip makes one attempt. A transport failure is returned as a
-// normalised error: retryable when the request surely did not reach APNs,
-// not retryable (and saying it may have been delivered) otherwise.
-func (s *Sender) roundTrip(ctx context.Context, tr *http2.Transport, env string, r *translate.APNsRequest, token string) (*translate.APNsReply, *translate.Error) {
+// outcome is what one attempt came to.
+type outcome struct {
+	conn        *pconn
+	reply       *translate.APNsReply
+	err         *translate.Error
+	wrote       bool // the request's headers were written to a connection
+	unprocessed bool // the server surely did not process it: safe to re-send
+}
+
+// Errors of x/net/http2 that say a stream was not processed. x/net does not
+// export them; the GOAWAY tests pin this classification to the library.
+const (
+	msgGotGoAway = "http2: Transport received Server's graceful shutdown GOAWAY"
+	msgUnusable  = "http2: client conn not usable"
+)
+
+func isUnprocessed(err error) bool {
+	var se http2.StreamError
+	if errors.As(err, &se) && se.Code == http2.ErrCodeRefusedStream {
+		return true
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if m := e.Error(); m == msgGotGoAway || m == msgUnusable {
+			return true
+		}
+	}
+	return false
+}
+
+// roundTrip makes one attempt on a pooled connection.
+func (s *Sender) roundTrip(ctx context.Context, p *pool, r *translate.APNsRequest, token string) outcome {
+	conn, err := p.get(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return outcome{err: s.transportError(ctx, nil, err, false)}
+		}
+		e := s.transportError(ctx, nil, err, false)
+		return outcome{err: e}
+	}
+	defer p.release()
 	var wrote atomic.Bool
 	trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, s.BaseURL(env)+r.Path(), bytes.NewReader(r.Payload))
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, "https://"+p.addr+r.Path(), bytes.NewReader(r.Payload))
 	if err != nil {
-		return nil, translate.NewError(translate.CodeInvalidRequest, "cannot build the APNs request", err.Error())
+		return outcome{conn: conn, err: translate.NewError(translate.CodeInvalidRequest, "cannot build the APNs request", err.Error())}
 	}
+	req.Host = p.host
 	for _, h := range r.Headers() {
-		req.Header.Set(h[0], h[1])
+		req.Header[h[0]] = []string{h[1]}
 	}
-	req.Header.Set("authorization", "bearer "+token)
-	req.Header.Set("content-type", "application/json")
+	req.Header["authorization"] = []string{"bearer " + token}
 	start := time.Now()
-	resp, err := tr.RoundTrip(req)
+	resp, err := conn.cc.RoundTrip(req)
 	if err != nil {
 		if s.opts.OnAttempt != nil {
 			s.opts.OnAttempt(time.Since(start), 0, "")
 		}
-		return nil, s.transportError(ctx, err, wrote.Load())
+		w := wrote.Load()
+		if isUnprocessed(err) || (!w && ctx.Err() == nil) {
+			return outcome{conn: conn, wrote: w, unprocessed: true}
+		}
+		return outcome{conn: conn, wrote: w, err: s.transportError(ctx, conn, err, w)}
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil && resp.StatusCode != http.StatusOK {
-		return nil, s.transportError(ctx, err, true)
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	if rerr != nil && resp.StatusCode != http.StatusOK {
+		return outcome{conn: conn, wrote: true, err: s.transportError(ctx, conn, rerr, true)}
 	}
 	reply := &translate.APNsReply{
 		Status: resp.StatusCode, APNsID: resp.Header.Get("apns-id"), Body: body,
@@ -309,12 +400,16 @@ func (s *Sender) roundTrip(ctx context.Context, tr *http2.Transport, env string,
 		reason, _ := translate.ParseAPNsBody(body)
 		s.opts.OnAttempt(time.Since(start), resp.StatusCode, reason)
 	}
-	return reply, nil
+	return outcome{conn: conn, wrote: true, reply: reply}
 }
 
-func (s *Sender) transportError(ctx context.Context, err error, wrote bool) *translate.Error {
-	var ga http2.GoAwayError
+// transportError normalises a failure without an APNs answer. The reason
+// of a GOAWAY that caused it (from the error, or seen on the connection)
+// is passed on: a documented APNs reason keeps its meaning (Shutdown →
+// upstream_unavailable, BadCertificateEnvironment → credentials_rejected …).
+func (s *Sender) transportError(ctx context.Context, conn *pconn, err error, wrote bool) *translate.Error {
 	reason := ""
+	var ga http2.GoAwayError
 	if errors.As(err, &ga) {
 		var b struct {
 			Reason string `json:"reason"`
@@ -324,26 +419,39 @@ func (s *Sender) transportError(ctx context.Context, err error, wrote bool) *tra
 		if reason == "" {
 			reason = "GOAWAY " + ga.ErrCode.String()
 		}
-		if s.opts.OnGoAway != nil {
-			s.opts.OnGoAway(reason)
+	} else if conn != nil {
+		if g := conn.goAway.Load(); g != nil {
+			reason = g.Reason
+			if reason == "" {
+				reason = "GOAWAY " + g.ErrCode.String()
+			}
 		}
-		s.opts.Logger.Warn("APNs sent GOAWAY", "reason", reason, "last_stream_id", ga.LastStreamID)
 	}
-	if ctx.Err() != nil {
-		e := translate.NewError(translate.CodeUpstreamTimeout, "APNs did not answer within the deadline", "raise X-Request-Timeout or request_timeout if APNs is slow from here")
+	var e *translate.Error
+	switch {
+	case ctx.Err() != nil:
+		e = translate.NewError(translate.CodeUpstreamTimeout, "APNs did not answer within the deadline", "raise X-Request-Timeout or request_timeout if APNs is slow from here")
 		if wrote {
 			e.Hint = "the request reached APNs before the deadline, so it may have been delivered; raise X-Request-Timeout if this repeats"
 		}
-		return e
-	}
-	e := translate.NewError(translate.CodeUpstreamUnavailable, "the connection to APNs failed: "+scrub(err.Error()), "check network access to the APNs host and upstream.ca_file")
-	if reason != "" {
+	case reason != "":
+		if row, ok := translate.LookupAPNsReason(reason); ok {
+			e = translate.NewError(row.Code, "APNs closed the connection: "+row.Message, row.Hint)
+			e.Retryable, e.Action = row.Retryable, row.Action
+		} else {
+			e = translate.NewError(translate.CodeUpstreamUnavailable, "APNs closed the connection ("+reason+")", "retry later; check network access to the APNs host")
+		}
 		e.Upstream = &translate.Upstream{Reason: reason}
+	default:
+		e = translate.NewError(translate.CodeUpstreamUnavailable, "the connection to APNs failed: "+scrub(err.Error()), "check network access to the APNs host and upstream.ca_file")
 	}
-	if wrote {
+	if wrote && ctx.Err() == nil {
 		// APNs may have processed it: re-sending could deliver it twice.
 		e.Retryable = false
-		e.Hint = "the connection failed after the request was sent, so it may have been delivered; the caller decides whether to send it again"
+		e.Hint = "the connection failed after the request was sent, so it may have been delivered; the caller decides whether to send it again (" + e.Hint + ")"
+		if e.Code == translate.CodeUpstreamUnavailable {
+			e.Action = translate.ActionRetryLater
+		}
 	}
 	return e
 }

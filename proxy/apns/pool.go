@@ -1,0 +1,300 @@
+package apns
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// errPoolClosed is returned once the sender is closed.
+var errPoolClosed = errors.New("apns: sender closed")
+
+// pool is the set of HTTP/2 connections of one team and key to one APNs
+// host. It opens a connection when every usable one has reached the
+// server's stream limit (up to maxConns usable connections), one dial at a
+// time, each with a fresh DNS look-up; connections that received a GOAWAY
+// drain and leave the pool; dead ones are detected by x/net's PING health
+// check and idle ones are closed by its idle timer.
+type pool struct {
+	addr     string // host:port
+	host     string // TLS server name
+	t        *http2.Transport
+	tlsConf  *tls.Config
+	dialer   *net.Dialer
+	dialTO   time.Duration
+	maxConns int
+	log      *slog.Logger
+	onGoAway func(reason string)
+	ctx      context.Context // ends when the sender closes
+	cancel   context.CancelFunc
+	serial   *atomic.Uint64
+
+	mu      sync.Mutex
+	conns   []*pconn
+	dialing *dialCall
+	changed chan struct{} // closed and replaced when a stream slot may have freed
+	closed  bool
+}
+
+type dialCall struct {
+	done chan struct{}
+	err  error
+}
+
+// pconn is one connection of a pool.
+type pconn struct {
+	id uint64
+	cc *http2.ClientConn
+	// goAway holds the last GOAWAY the server sent on this connection.
+	goAway atomic.Pointer[goAwayInfo]
+}
+
+type goAwayInfo struct {
+	LastStreamID uint32
+	ErrCode      http2.ErrCode
+	Reason       string // from the debug data {"reason": …}, else ""
+}
+
+func newPool(s *Sender, addr, host string, maxConns int) *pool {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &pool{
+		addr: addr, host: host, maxConns: maxConns,
+		t: &http2.Transport{
+			ReadIdleTimeout: s.opts.ReadIdleTimeout,
+			PingTimeout:     s.opts.PingTimeout,
+			IdleConnTimeout: s.opts.IdleConnTimeout,
+		},
+		tlsConf: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: s.opts.RootCAs, NextProtos: []string{http2.NextProtoTLS}, ServerName: host},
+		dialer:  &net.Dialer{Timeout: s.opts.DialTimeout, KeepAlive: 30 * time.Second},
+		dialTO:  s.opts.DialTimeout, log: s.opts.Logger, onGoAway: s.opts.OnGoAway,
+		ctx: ctx, cancel: cancel, serial: &s.connSerial,
+		changed: make(chan struct{}),
+	}
+}
+
+// get returns a connection with a stream reserved for the caller's next
+// RoundTrip.
+func (p *pool) get(ctx context.Context) (*pconn, error) {
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, errPoolClosed
+		}
+		var found *pconn
+		usable := 0
+		live := p.conns[:0]
+		for _, c := range p.conns {
+			st := c.cc.State()
+			if st.Closed {
+				continue
+			}
+			if !c.cc.CanTakeNewRequest() {
+				if st.StreamsActive == 0 && st.StreamsReserved == 0 && st.StreamsPending == 0 {
+					_ = c.cc.Close() // drained after a GOAWAY
+					continue
+				}
+				live = append(live, c) // draining
+				continue
+			}
+			usable++
+			live = append(live, c)
+			if found == nil && c.cc.ReserveNewRequest() {
+				found = c
+			}
+		}
+		clear(p.conns[len(live):])
+		p.conns = live
+		if found != nil {
+			p.mu.Unlock()
+			return found, nil
+		}
+		call := p.dialing
+		if call == nil && usable < p.maxConns {
+			call = &dialCall{done: make(chan struct{})}
+			p.dialing = call
+			go p.dial(call)
+		}
+		changed := p.changed
+		p.mu.Unlock()
+		if call == nil {
+			// Every connection is at the server's limit and the pool is at
+			// its cap: wait for a stream to finish.
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-changed:
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-call.done:
+			if call.err != nil {
+				return nil, call.err
+			}
+		}
+	}
+}
+
+// release wakes callers waiting for a stream slot.
+func (p *pool) release() {
+	p.mu.Lock()
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+func (p *pool) dial(call *dialCall) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.dialTO)
+	defer cancel()
+	c, err := p.connect(ctx)
+	p.mu.Lock()
+	if err == nil {
+		if p.closed {
+			_ = c.cc.Close()
+			err = errPoolClosed
+		} else {
+			p.conns = append(p.conns, c)
+		}
+	}
+	call.err = err
+	p.dialing = nil
+	p.mu.Unlock()
+	close(call.done)
+}
+
+// connect dials one connection: the name is resolved again for every
+// connection (Apple's advice), TLS ≥ 1.2 with ALPN h2.
+func (p *pool) connect(ctx context.Context) (*pconn, error) {
+	raw, err := p.dialer.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, fmt.Errorf("dialing APNs: %w", err)
+	}
+	c := &pconn{id: p.serial.Add(1)}
+	on := func(g goAwayInfo) {
+		c.goAway.Store(&g)
+		reason := g.Reason
+		if reason == "" {
+			reason = "GOAWAY " + g.ErrCode.String()
+		}
+		p.log.Info("APNs sent GOAWAY", "conn", c.id, "reason", reason, "last_stream_id", g.LastStreamID)
+		if p.onGoAway != nil {
+			p.onGoAway(reason)
+		}
+	}
+	tc := tls.Client(raw, p.tlsConf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = raw.Close()
+		return nil, fmt.Errorf("TLS handshake with APNs: %w", err)
+	}
+	if proto := tc.ConnectionState().NegotiatedProtocol; proto != http2.NextProtoTLS {
+		_ = raw.Close()
+		return nil, fmt.Errorf("APNs host did not negotiate HTTP/2 (ALPN %q)", proto)
+	}
+	cc, err := p.t.NewClientConn(&goAwaySniffer{Conn: tc, tls: tc, on: on})
+	if err != nil {
+		_ = tc.Close()
+		return nil, fmt.Errorf("starting HTTP/2 with APNs: %w", err)
+	}
+	c.cc = cc
+	return c, nil
+}
+
+// close closes every connection.
+func (p *pool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	p.cancel()
+	for _, c := range p.conns {
+		_ = c.cc.Close()
+	}
+	p.conns = nil
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// goAwaySniffer watches the HTTP/2 frames a server sends (it wraps the
+// decrypted connection) for GOAWAY, whose debug data carries APNs's
+// {"reason": …}: x/net keeps it to itself unless a processed stream then
+// fails.
+type goAwaySniffer struct {
+	net.Conn
+	tls *tls.Conn
+	on  func(goAwayInfo)
+
+	hdr     [9]byte
+	hdrN    int
+	left    int    // payload bytes of the current frame still to read
+	keep    bool   // the current frame is a GOAWAY
+	payload []byte // GOAWAY payload so far (bounded)
+}
+
+const maxGoAwayPayload = 8 + 1024
+
+// ConnectionState lets x/net see the TLS state through the wrapper.
+func (s *goAwaySniffer) ConnectionState() tls.ConnectionState { return s.tls.ConnectionState() }
+
+func (s *goAwaySniffer) Read(b []byte) (int, error) {
+	n, err := s.Conn.Read(b)
+	s.scan(b[:n])
+	return n, err
+}
+
+func (s *goAwaySniffer) scan(b []byte) {
+	for len(b) > 0 {
+		if s.left == 0 && s.hdrN < 9 {
+			k := copy(s.hdr[s.hdrN:], b)
+			s.hdrN += k
+			b = b[k:]
+			if s.hdrN < 9 {
+				return
+			}
+			s.left = int(s.hdr[0])<<16 | int(s.hdr[1])<<8 | int(s.hdr[2])
+			s.keep = http2.FrameType(s.hdr[3]) == http2.FrameGoAway
+			s.payload = s.payload[:0]
+			if s.left == 0 {
+				s.hdrN = 0
+				continue
+			}
+		}
+		k := min(s.left, len(b))
+		if s.keep && len(s.payload) < maxGoAwayPayload {
+			s.payload = append(s.payload, b[:min(k, maxGoAwayPayload-len(s.payload))]...)
+		}
+		s.left -= k
+		b = b[k:]
+		if s.left == 0 {
+			s.hdrN = 0
+			if s.keep && len(s.payload) >= 8 {
+				g := goAwayInfo{
+					LastStreamID: binary.BigEndian.Uint32(s.payload[:4]) & (1<<31 - 1),
+					ErrCode:      http2.ErrCode(binary.BigEndian.Uint32(s.payload[4:8])),
+				}
+				var body struct {
+					Reason string `json:"reason"`
+				}
+				if json.Unmarshal(s.payload[8:], &body) == nil {
+					g.Reason = body.Reason
+				}
+				s.on(g)
+			}
+			s.keep = false
+		}
+	}
+}
