@@ -69,6 +69,15 @@ type UpstreamConfig struct {
 	APNsProductionURL  string `yaml:"apns_production_url"`
 	APNsDevelopmentURL string `yaml:"apns_development_url"`
 	CAFile             string `yaml:"ca_file"`
+	// APNs connections: at most this many usable connections per team, key
+	// and host (each carries up to the server's stream limit, 1,000 at
+	// APNs); a connection with nothing read for PingInterval is PINGed and
+	// closed if no answer comes within PingTimeout; idle ones close after
+	// IdleTimeout.
+	APNsMaxConnections int           `yaml:"apns_max_connections"`
+	APNsIdleTimeout    time.Duration `yaml:"apns_idle_timeout"`
+	APNsPingInterval   time.Duration `yaml:"apns_ping_interval"`
+	APNsPingTimeout    time.Duration `yaml:"apns_ping_timeout"`
 }
 
 // ReloadConfig tunes credential reloading.
@@ -90,6 +99,10 @@ func Defaults() Config {
 		Upstream: UpstreamConfig{
 			APNsProductionURL:  "https://api.push.apple.com",
 			APNsDevelopmentURL: "https://api.sandbox.push.apple.com",
+			APNsMaxConnections: 8,
+			APNsIdleTimeout:    5 * time.Minute,
+			APNsPingInterval:   30 * time.Second,
+			APNsPingTimeout:    10 * time.Second,
 		},
 		Reload: ReloadConfig{Debounce: 200 * time.Millisecond, PollInterval: 30 * time.Second},
 	}
@@ -272,6 +285,12 @@ func (c *Config) Validate() error {
 		if !strings.HasPrefix(u.v, "https://") {
 			bad("%s: must be an https:// URL", u.name)
 		}
+	}
+	if c.Upstream.APNsMaxConnections <= 0 {
+		bad("upstream.apns_max_connections: must be positive")
+	}
+	if c.Upstream.APNsIdleTimeout <= 0 || c.Upstream.APNsPingInterval <= 0 || c.Upstream.APNsPingTimeout <= 0 {
+		bad("upstream: apns_idle_timeout, apns_ping_interval and apns_ping_timeout must be positive")
 	}
 	if c.Reload.PollInterval < 0 || c.Reload.Debounce < 0 {
 		bad("reload: durations must not be negative")

@@ -95,6 +95,8 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	s.apns = apns.New(apns.Options{
 		ProductionURL: cfg.Upstream.APNsProductionURL, DevelopmentURL: cfg.Upstream.APNsDevelopmentURL,
 		RootCAs: roots, Now: opts.Now, Logger: opts.Logger,
+		MaxConnsPerPool: cfg.Upstream.APNsMaxConnections, IdleConnTimeout: cfg.Upstream.APNsIdleTimeout,
+		ReadIdleTimeout: cfg.Upstream.APNsPingInterval, PingTimeout: cfg.Upstream.APNsPingTimeout,
 		OnAttempt: func(d time.Duration, status int, reason string) {
 			s.m.upstream.WithLabelValues(translate.PlatformAPNs).Observe(d.Seconds())
 			s.m.retries.WithLabelValues(translate.PlatformAPNs, outcomeClass(status)).Inc()

@@ -182,7 +182,7 @@ type providerKey struct {
 type conn struct {
 	id       uint64
 	raw      net.Conn
-	tls      *tls.Conn
+	fw       *frameWriter // the decrypted connection x/net writes frames to
 	streams  atomic.Int64
 	shutdown func() // starts the graceful shutdown (GOAWAY); set before serving
 
@@ -414,7 +414,6 @@ func (s *Server) serveConn(c *conn) {
 		s.mu.Unlock()
 	}()
 	tc := tls.Server(c.raw, s.tlsConf)
-	c.tls = tc
 	hctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	err := tc.HandshakeContext(hctx)
 	cancel()
@@ -438,7 +437,8 @@ func (s *Server) serveConn(c *conn) {
 		_ = hs.Shutdown(s.ctx)
 	}
 	s.logf("fakeapns: conn %d: open from %s", c.id, c.raw.RemoteAddr())
-	h2s.ServeConn(tc, &http2.ServeConnOpts{
+	c.fw = &frameWriter{Conn: tc, tls: tc}
+	h2s.ServeConn(c.fw, &http2.ServeConnOpts{
 		Context:    s.ctx,
 		BaseConfig: hs,
 		Handler:    http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handle(c, w, r) }),

@@ -600,8 +600,8 @@ func streamID(r *http.Request) uint32 {
 }
 
 // goAwayWithReason writes APNs's kind of GOAWAY (debug data {"reason": …})
-// straight onto the connection, then closes it after a moment. Each
-// tls.Conn Write is atomic, and the frame goes out in one Write.
+// onto the connection between two of x/net's frames, then closes the
+// connection after a moment.
 func (s *Server) goAwayWithReason(c *conn) {
 	// The last stream is the highest one recorded: every stream recorded is
 	// "processed"; later ones are refused unrecorded (see handle).
@@ -615,7 +615,7 @@ func (s *Server) goAwayWithReason(c *conn) {
 	fr := http2.NewFramer(&buf, nil)
 	_ = fr.WriteGoAway(lastStreamID, s.opts.GoAwayCode, debug)
 	s.logf("fakeapns: conn %d: GOAWAY last=%d reason=%s", c.id, lastStreamID, s.opts.GoAwayReason)
-	_, _ = c.tls.Write(buf.Bytes())
+	c.fw.inject(buf.Bytes())
 	c.mu.Unlock()
 	s.wg.Add(1)
 	go func() {

@@ -99,15 +99,16 @@ func (p *pool) get(ctx context.Context) (*pconn, error) {
 			if st.Closed {
 				continue
 			}
-			if !c.cc.CanTakeNewRequest() {
+			if st.Closing {
+				// GOAWAY received, or marked not to reuse: let it drain.
 				if st.StreamsActive == 0 && st.StreamsReserved == 0 && st.StreamsPending == 0 {
-					_ = c.cc.Close() // drained after a GOAWAY
+					_ = c.cc.Close()
 					continue
 				}
-				live = append(live, c) // draining
+				live = append(live, c)
 				continue
 			}
-			usable++
+			usable++ // it may be at the server's stream limit, but it counts
 			live = append(live, c)
 			if found == nil && c.cc.ReserveNewRequest() {
 				found = c
