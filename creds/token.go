@@ -74,6 +74,7 @@ type TokenSource struct {
 	mu         sync.Mutex
 	bucketIAT  int64
 	bucketTok  string
+	bucketAuth string // "bearer " + bucketTok
 	forcedIAT  int64
 	forcedTok  string
 	lastForced time.Time
@@ -101,6 +102,21 @@ func (ts *TokenSource) Token() (string, error) {
 	return ts.currentLocked(ts.now())
 }
 
+// TokenAndHeader returns the token to use now and its authorization header
+// value ("bearer <token>"), cached with the token.
+func (ts *TokenSource) TokenAndHeader() (token, header string, err error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	tok, err := ts.currentLocked(ts.now())
+	if err != nil {
+		return "", "", err
+	}
+	if tok == ts.bucketTok {
+		return tok, ts.bucketAuth, nil
+	}
+	return tok, "bearer " + tok, nil
+}
+
 func bucketStart(t time.Time) int64 {
 	s := t.Unix()
 	b := int64(TokenBucket / time.Second)
@@ -125,7 +141,7 @@ func (ts *TokenSource) currentLocked(now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ts.bucketIAT, ts.bucketTok = b, tok
+	ts.bucketIAT, ts.bucketTok, ts.bucketAuth = b, tok, "bearer "+tok
 	return tok, nil
 }
 

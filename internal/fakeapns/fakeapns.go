@@ -169,7 +169,8 @@ type Server struct {
 	scripts  map[string][]Response   // by lower-case device token
 	def      *Response
 	records  []*Request
-	verified map[string]bool // raw tokens whose signature already verified
+	verified map[string]bool      // raw tokens whose signature already verified
+	decoded  map[string]tokenInfo // authorization header → decoded token
 }
 
 type providerKey struct {
@@ -219,6 +220,7 @@ func New(opts Options) (*Server, error) {
 		keys:     make(map[string]*providerKey),
 		scripts:  make(map[string][]Response),
 		verified: make(map[string]bool),
+		decoded:  make(map[string]tokenInfo),
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -44,6 +44,8 @@ type pool struct {
 	dialing *dialCall
 	changed chan struct{} // closed and replaced when a stream slot may have freed
 	closed  bool
+	waiters atomic.Int64  // callers waiting on changed
+	gets    atomic.Uint64 // every 256th get takes the slow path, which prunes
 }
 
 type dialCall struct {
@@ -85,6 +87,18 @@ func newPool(s *Sender, addr, host string, maxConns int) *pool {
 // get returns a connection with a stream reserved for the caller's next
 // RoundTrip.
 func (p *pool) get(ctx context.Context) (*pconn, error) {
+	// Fast path: a connection with a free stream, without the bookkeeping
+	// (ReserveNewRequest refuses closed, closing and full connections).
+	p.mu.Lock()
+	if !p.closed && p.gets.Add(1)%256 != 0 {
+		for _, c := range p.conns {
+			if c.cc.ReserveNewRequest() {
+				p.mu.Unlock()
+				return c, nil
+			}
+		}
+	}
+	p.mu.Unlock()
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -127,15 +141,26 @@ func (p *pool) get(ctx context.Context) (*pconn, error) {
 			go p.dial(call)
 		}
 		changed := p.changed
+		if call == nil {
+			p.waiters.Add(1)
+		}
 		p.mu.Unlock()
 		if call == nil {
 			// Every connection is at the server's limit and the pool is at
-			// its cap: wait for a stream to finish.
+			// its cap: wait for a stream to finish (re-checking now and
+			// then: a stream that ended just before this caller registered
+			// as a waiter woke nobody).
+			t := time.NewTimer(20 * time.Millisecond)
 			select {
 			case <-ctx.Done():
+				t.Stop()
+				p.waiters.Add(-1)
 				return nil, ctx.Err()
 			case <-changed:
+			case <-t.C:
 			}
+			t.Stop()
+			p.waiters.Add(-1)
 			continue
 		}
 		select {
@@ -149,8 +174,11 @@ func (p *pool) get(ctx context.Context) (*pconn, error) {
 	}
 }
 
-// release wakes callers waiting for a stream slot.
+// release wakes callers waiting for a stream slot, if any.
 func (p *pool) release() {
+	if p.waiters.Load() == 0 {
+		return
+	}
 	p.mu.Lock()
 	close(p.changed)
 	p.changed = make(chan struct{})

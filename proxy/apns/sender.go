@@ -16,8 +16,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -192,7 +192,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 	if auto || env == "" {
 		env = Production
 	}
-	token, err := c.Tokens.Token()
+	token, auth, err := c.Tokens.TokenAndHeader()
 	if err != nil {
 		return nil, translate.NewError(translate.CodeCredentialsMissing, "cannot sign an APNs provider token", err.Error())
 	}
@@ -204,7 +204,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 		if err != nil {
 			return nil, translate.NewError(translate.CodeUpstreamUnavailable, err.Error(), "check upstream.apns_*_url")
 		}
-		out := s.roundTrip(ctx, p, d.Request, token)
+		out := s.roundTrip(ctx, p, d.Request, auth)
 		if out.wrote {
 			attempts++
 		}
@@ -232,7 +232,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 				if !refreshed {
 					refreshed = true
 					if nt, rerr := c.Tokens.Refresh(token); rerr == nil {
-						token = nt
+						token, auth = nt, "bearer "+nt
 						continue
 					} else {
 						last.Hint += " (" + rerr.Error() + ")"
@@ -353,51 +353,87 @@ func isUnprocessed(err error) bool {
 	return false
 }
 
+// sentBody is a request body that records whether x/net started reading
+// it. x/net reads the body only after writing the headers, and a server
+// cannot process a request whose body it has not received (END_STREAM
+// comes with the body), so an unread body means the request is safe to
+// send again.
+type sentBody struct {
+	bytes.Reader
+	read atomic.Bool
+}
+
+func (b *sentBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.Reader.Read(p)
+}
+
+func (b *sentBody) Close() error { return nil }
+
+// header sets one header with a value slice cut from vals, to spare an
+// allocation per header.
+func header(h http.Header, vals []string, name, value string) []string {
+	vals = append(vals, value)
+	h[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+	return vals
+}
+
 // roundTrip makes one attempt on a pooled connection.
-func (s *Sender) roundTrip(ctx context.Context, p *pool, r *translate.APNsRequest, token string) outcome {
+func (s *Sender) roundTrip(ctx context.Context, p *pool, r *translate.APNsRequest, auth string) outcome {
 	conn, err := p.get(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return outcome{err: s.transportError(ctx, nil, err, false)}
-		}
-		e := s.transportError(ctx, nil, err, false)
-		return outcome{err: e}
+		return outcome{err: s.transportError(ctx, nil, err, false)}
 	}
 	defer p.release()
-	var wrote atomic.Bool
-	trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, "https://"+p.addr+r.Path(), bytes.NewReader(r.Payload))
-	if err != nil {
-		return outcome{conn: conn, err: translate.NewError(translate.CodeInvalidRequest, "cannot build the APNs request", err.Error())}
+	body := &sentBody{}
+	body.Reset(r.Payload)
+	h := make(http.Header, 8)
+	vals := make([]string, 0, 7)
+	vals = header(h, vals, "apns-topic", r.Topic)
+	vals = header(h, vals, "apns-push-type", r.PushType)
+	vals = header(h, vals, "apns-priority", strconv.Itoa(r.Priority))
+	vals = header(h, vals, "apns-id", r.ID)
+	if r.Expiration != nil {
+		vals = header(h, vals, "apns-expiration", strconv.FormatInt(*r.Expiration, 10))
 	}
-	req.Host = p.host
-	for _, h := range r.Headers() {
-		req.Header[h[0]] = []string{h[1]}
+	if r.CollapseID != "" {
+		vals = header(h, vals, "apns-collapse-id", r.CollapseID)
 	}
-	req.Header["authorization"] = []string{"bearer " + token}
+	header(h, vals, "authorization", auth)
+	req := (&http.Request{
+		Method: http.MethodPost, URL: &url.URL{Scheme: "https", Host: p.addr, Path: r.Path()},
+		Header: h, Body: body, ContentLength: int64(len(r.Payload)), Host: p.host,
+		Proto: "HTTP/2.0", ProtoMajor: 2,
+	}).WithContext(ctx)
 	start := time.Now()
 	resp, err := conn.cc.RoundTrip(req)
 	if err != nil {
 		if s.opts.OnAttempt != nil {
 			s.opts.OnAttempt(time.Since(start), 0, "")
 		}
-		w := wrote.Load()
+		w := body.read.Load()
 		if isUnprocessed(err) || (!w && ctx.Err() == nil) {
 			return outcome{conn: conn, wrote: w, unprocessed: true}
 		}
 		return outcome{conn: conn, wrote: w, err: s.transportError(ctx, conn, err, w)}
 	}
-	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	reply := &translate.APNsReply{Status: resp.StatusCode, APNsID: resp.Header.Get("apns-id")}
+	if resp.StatusCode == http.StatusOK {
+		// APNs answers success with an empty body: nothing to read.
+		_ = resp.Body.Close()
+		if s.opts.OnAttempt != nil {
+			s.opts.OnAttempt(time.Since(start), resp.StatusCode, "")
+		}
+		return outcome{conn: conn, wrote: true, reply: reply}
+	}
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
-	if rerr != nil && resp.StatusCode != http.StatusOK {
+	if rerr != nil {
 		return outcome{conn: conn, wrote: true, err: s.transportError(ctx, conn, rerr, true)}
 	}
-	reply := &translate.APNsReply{
-		Status: resp.StatusCode, APNsID: resp.Header.Get("apns-id"), Body: body,
-		RetryAfter: resp.Header.Get("retry-after"),
-	}
+	reply.Body, reply.RetryAfter = data, resp.Header.Get("retry-after")
 	if s.opts.OnAttempt != nil {
-		reason, _ := translate.ParseAPNsBody(body)
+		reason, _ := translate.ParseAPNsBody(data)
 		s.opts.OnAttempt(time.Since(start), resp.StatusCode, reason)
 	}
 	return outcome{conn: conn, wrote: true, reply: reply}
