@@ -417,3 +417,44 @@ func appendCA(t *testing.T, path string, pem []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestOverloadFlood: beyond max_in_flight the answer is overloaded at once
+// (503 + Retry-After), never a queue; what was admitted is delivered.
+func TestOverloadFlood(t *testing.T) {
+	h := newHarness(t, harnessOpts{mutate: func(c *proxy.Config) { c.MaxInFlight = 20 }})
+	// The admitted ones take 1.5 s: an overloaded answer that came later
+	// than that waited for a slot.
+	h.fake.SetDefault(&fakeapns.Response{Delay: 1500 * time.Millisecond})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[string]int{}
+	var slowest time.Duration
+	for range 300 {
+		tok := h.token()
+		wg.Go(func() {
+			start := time.Now()
+			a := h.post("/v1/notifications", alert(tok))
+			el := time.Since(start)
+			mu.Lock()
+			defer mu.Unlock()
+			codes[a.code()]++
+			if a.code() == "overloaded" {
+				slowest = max(slowest, el)
+				if a.Header.Get("Retry-After") == "" || a.Status != 503 {
+					t.Errorf("overloaded answer %d without Retry-After", a.Status)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("outcomes %v; slowest overloaded answer %v", codes, slowest)
+	if codes["overloaded"] == 0 || codes[""] < 20 || codes[""]+codes["overloaded"] != 300 {
+		t.Errorf("outcomes %v", codes)
+	}
+	if slowest > 1200*time.Millisecond {
+		t.Errorf("an overloaded answer took %v: it waited in a queue", slowest)
+	}
+	if n := len(h.fake.Requests()); n != codes[""] {
+		t.Errorf("the fake saw %d requests for %d delivered", n, codes[""])
+	}
+}

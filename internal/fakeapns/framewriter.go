@@ -57,6 +57,15 @@ func (w *frameWriter) advance(p []byte) int {
 func (w *frameWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.pending == nil {
+		// Nothing to put in: follow the frames, write p in one piece.
+		for q := p; len(q) > 0; {
+			q = q[w.advance(q):]
+		}
+		n, err := w.Conn.Write(p)
+		w.started = true
+		return n, err
+	}
 	written := 0
 	for len(p) > 0 {
 		if w.pending != nil && w.atBoundary() {
