@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -41,6 +42,7 @@ const (
 // once published; a reload publishes a new one.
 type APNsCredential struct {
 	Spec        APNsSpec // KeyID resolved
+	File        string   // the file read (KeyFile, or the one file its glob matched)
 	Key         *ecdsa.PrivateKey
 	Tokens      *TokenSource // nil when Key is nil
 	Fingerprint string       // of the public key; "" when missing
@@ -109,7 +111,7 @@ type Store struct {
 	spec Spec
 	opts Options
 
-	mu      sync.Mutex // serialises reloads
+	mu      sync.Mutex // serialises reloads and spec changes
 	sources map[string]*TokenSource
 	cur     atomic.Pointer[Snapshot]
 }
@@ -132,6 +134,37 @@ func NewStore(spec Spec, opts Options) *Store {
 // request so one request sees one consistent set of credentials.
 func (s *Store) Snapshot() *Snapshot { return s.cur.Load() }
 
+// SetSpec replaces the set of credential files (after a configuration
+// change); it takes effect with the next Reload. Credentials keep their last
+// good key by name: a new file that fails to load does not take a working
+// credential away.
+func (s *Store) SetSpec(spec Spec) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.spec = spec
+}
+
+// Spec returns the current set of credential files.
+func (s *Store) Spec() Spec {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.spec
+}
+
+// Paths lists every file (or glob) the store reads, for watching.
+func (s *Store) Paths() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, a := range s.spec.APNs {
+		out = append(out, a.KeyFile)
+	}
+	if s.spec.AuthTokenFile != "" {
+		out = append(out, s.spec.AuthTokenFile)
+	}
+	return out
+}
+
 // Reload re-reads every file. A credential whose file fails keeps its last
 // good key. It reports whether anything changed.
 func (s *Store) Reload() bool {
@@ -141,10 +174,10 @@ func (s *Store) Reload() bool {
 	now := s.opts.Now()
 	next := &Snapshot{Generated: now}
 	changed, failed := prev == nil, false
-	for i, spec := range s.spec.APNs {
+	for _, spec := range s.spec.APNs {
 		var old *APNsCredential
 		if prev != nil {
-			old = prev.APNs[i]
+			old = prev.APNsByName(spec.Name)
 		}
 		c, err := s.loadAPNs(spec, old, now)
 		if err != nil {
@@ -177,6 +210,9 @@ func (s *Store) Reload() bool {
 				"file", s.spec.AuthTokenFile, "error", err.Error())
 		}
 	}
+	if prev != nil && !sameNames(prev, next) {
+		changed = true
+	}
 	if !changed && !failed && prev != nil && equalStates(prev, next) {
 		return false
 	}
@@ -192,26 +228,36 @@ func (s *Store) Reload() bool {
 	return changed
 }
 
+func sameNames(a, b *Snapshot) bool {
+	return slices.Equal(a.Names(), b.Names())
+}
+
 func equalStates(a, b *Snapshot) bool {
 	if len(a.APNs) != len(b.APNs) || a.AuthError != b.AuthError {
 		return false
 	}
 	for i := range a.APNs {
-		if a.APNs[i].State != b.APNs[i].State || a.APNs[i].Fingerprint != b.APNs[i].Fingerprint {
+		if a.APNs[i].State != b.APNs[i].State || a.APNs[i].Fingerprint != b.APNs[i].Fingerprint ||
+			!equalSpec(a.APNs[i].Spec, b.APNs[i].Spec) {
 			return false
 		}
 	}
 	return true
 }
 
+func equalSpec(a, b APNsSpec) bool {
+	return a.Name == b.Name && a.KeyFile == b.KeyFile && a.KeyID == b.KeyID && a.TeamID == b.TeamID &&
+		a.Environment == b.Environment && slices.Equal(a.Topics, b.Topics)
+}
+
 // loadAPNs reads one credential. On failure it returns the old key (if
 // any) with the error recorded, and the error.
 func (s *Store) loadAPNs(spec APNsSpec, old *APNsCredential, now time.Time) (*APNsCredential, error) {
-	key, resolved, err := LoadAPNsKey(spec)
+	key, resolved, file, err := LoadAPNsKeyFile(spec)
 	if err != nil {
-		c := &APNsCredential{Spec: resolved, State: StateMissing, LastError: err.Error(), LastErrorAt: now}
+		c := &APNsCredential{Spec: resolved, File: file, State: StateMissing, LastError: err.Error(), LastErrorAt: now}
 		if old.Usable() {
-			c.Spec, c.Key, c.Tokens, c.Fingerprint, c.LoadedAt = old.Spec, old.Key, old.Tokens, old.Fingerprint, old.LoadedAt
+			c.Spec, c.File, c.Key, c.Tokens, c.Fingerprint, c.LoadedAt = old.Spec, old.File, old.Key, old.Tokens, old.Fingerprint, old.LoadedAt
 			c.State = StateDegraded
 		}
 		return c, err
@@ -220,7 +266,7 @@ func (s *Store) loadAPNs(spec APNsSpec, old *APNsCredential, now time.Time) (*AP
 	if old.Usable() && old.Fingerprint == fp && old.Spec.KeyID == resolved.KeyID && old.Spec.TeamID == resolved.TeamID {
 		// Same key: keep the object and its loaded-at time.
 		c := *old
-		c.Spec, c.State, c.LastError, c.LastErrorAt = resolved, StateOK, "", time.Time{}
+		c.Spec, c.File, c.State, c.LastError, c.LastErrorAt = resolved, file, StateOK, "", time.Time{}
 		return &c, nil
 	}
 	srcKey := fp + "/" + resolved.KeyID + "/" + resolved.TeamID
@@ -233,33 +279,72 @@ func (s *Store) loadAPNs(spec APNsSpec, old *APNsCredential, now time.Time) (*AP
 		ts = NewTokenSource(resolved.KeyID, resolved.TeamID, key, s.opts.Now, onSign)
 		s.sources[srcKey] = ts
 	}
-	return &APNsCredential{Spec: resolved, Key: key, Tokens: ts, Fingerprint: fp, LoadedAt: now, State: StateOK}, nil
+	return &APNsCredential{Spec: resolved, File: file, Key: key, Tokens: ts, Fingerprint: fp, LoadedAt: now, State: StateOK}, nil
 }
 
 // LoadAPNsKey reads and validates one APNs credential file and returns the
 // key and the spec with its key ID resolved.
 func LoadAPNsKey(spec APNsSpec) (*ecdsa.PrivateKey, APNsSpec, error) {
+	k, s, _, err := LoadAPNsKeyFile(spec)
+	return k, s, err
+}
+
+// LoadAPNsKeyFile is LoadAPNsKey that also returns the file read. KeyFile
+// may be a glob (AuthKey_*.p8) matching exactly one file: then a Secret
+// swap that brings a new key with a new key ID needs no configuration
+// change, the ID coming from the new file's name.
+func LoadAPNsKeyFile(spec APNsSpec) (*ecdsa.PrivateKey, APNsSpec, string, error) {
+	file, err := resolveKeyFile(spec.KeyFile)
+	if err != nil {
+		return nil, spec, "", err
+	}
 	if spec.KeyID == "" {
-		spec.KeyID = KeyIDFromFileName(spec.KeyFile)
+		spec.KeyID = KeyIDFromFileName(file)
 		if spec.KeyID == "" {
-			return nil, spec, fmt.Errorf("key_id is not set and the file name %q is not AuthKey_<KEYID>.p8", spec.KeyFile)
+			return nil, spec, file, fmt.Errorf("key_id is not set and the file name %q is not AuthKey_<KEYID>.p8", filepath.Base(file))
 		}
 	}
 	if err := ValidID("key_id", spec.KeyID); err != nil {
-		return nil, spec, err
+		return nil, spec, file, err
 	}
 	if err := ValidID("team_id", spec.TeamID); err != nil {
-		return nil, spec, err
+		return nil, spec, file, err
 	}
-	data, err := os.ReadFile(spec.KeyFile)
+	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, spec, fmt.Errorf("reading key file: %w", err)
+		return nil, spec, file, fmt.Errorf("reading key file: %w", err)
 	}
 	key, err := ParseP8(data)
 	if err != nil {
-		return nil, spec, fmt.Errorf("key file %s: %w", spec.KeyFile, err)
+		return nil, spec, file, fmt.Errorf("key file %s: %w", file, err)
 	}
-	return key, spec, nil
+	return key, spec, file, nil
+}
+
+// resolveKeyFile expands a glob to the one existing file it matches
+// (dangling symlinks, as left for a moment by a Kubernetes swap, do not
+// count).
+func resolveKeyFile(pattern string) (string, error) {
+	if !strings.ContainsAny(pattern, "*?[") {
+		return pattern, nil
+	}
+	matches, err := filepath.Glob(pattern)
+	if err != nil {
+		return "", fmt.Errorf("key_file %q: %w", pattern, err)
+	}
+	var files []string
+	for _, m := range matches {
+		if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() {
+			files = append(files, m)
+		}
+	}
+	switch len(files) {
+	case 0:
+		return "", fmt.Errorf("key_file %q matches no file", pattern)
+	case 1:
+		return files[0], nil
+	}
+	return "", fmt.Errorf("key_file %q matches %d files (%s); it must match exactly one", pattern, len(files), strings.Join(files, ", "))
 }
 
 func readAuthToken(path string) ([]byte, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -261,7 +262,7 @@ func (c *Config) Validate() error {
 			if err := creds.ValidID("key_id", a.KeyID); err != nil {
 				bad("%s.%v", where, err)
 			}
-		} else if a.KeyFile != "" && creds.KeyIDFromFileName(a.KeyFile) == "" {
+		} else if a.KeyFile != "" && !strings.ContainsAny(filepath.Base(a.KeyFile), "*?[") && creds.KeyIDFromFileName(a.KeyFile) == "" {
 			bad("%s.key_id: is required because the file name is not AuthKey_<KEYID>.p8", where)
 		}
 		if err := creds.ValidID("team_id", a.TeamID); err != nil {

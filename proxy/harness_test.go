@@ -51,15 +51,16 @@ func (b *syncBuffer) String() string {
 // harness is a real pushproxy server on loopback in front of a real fake
 // APNs (TLS + HTTP/2) on loopback.
 type harness struct {
-	t       *testing.T
-	fake    *fakeapns.Server
-	srv     *proxy.Server
-	url     string
-	logs    *syncBuffer
-	dir     string
-	keyPath string
-	key     *ecdsa.PrivateKey
-	cfg     *proxy.Config
+	t          *testing.T
+	fake       *fakeapns.Server
+	srv        *proxy.Server
+	url        string
+	logs       *syncBuffer
+	dir        string
+	keyPath    string
+	key        *ecdsa.PrivateKey
+	cfg        *proxy.Config
+	configPath string
 	// secrets must never appear in the logs: checked at cleanup.
 	secretsMu sync.Mutex
 	secrets   []string
@@ -88,9 +89,10 @@ func writeKey(t testing.TB, path string, k *ecdsa.PrivateKey) []byte {
 }
 
 type harnessOpts struct {
-	noKeyFile bool
-	fakeOpts  fakeapns.Options
-	mutate    func(*proxy.Config)
+	noKeyFile  bool
+	configPath string // passed to the server as Options.ConfigPath
+	fakeOpts   fakeapns.Options
+	mutate     func(*proxy.Config)
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -127,6 +129,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	h.cfg = &cfg
+	h.configPath = o.configPath
 	h.start()
 	return h
 }
@@ -134,7 +137,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 func (h *harness) start() {
 	t := h.t
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := proxy.New(h.cfg, proxy.Options{Logger: log})
+	srv, err := proxy.New(h.cfg, proxy.Options{Logger: log, ConfigPath: h.configPath})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +150,10 @@ func (h *harness) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
+	// An answer means Serve is running, so its file watches are in place.
+	if a := h.get("/healthz"); a.Status != 200 {
+		t.Fatalf("healthz %d", a.Status)
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

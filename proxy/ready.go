@@ -32,6 +32,7 @@ type readyPlatform struct {
 type readyBody struct {
 	Status    string                   `json:"status"` // ready | degraded | unavailable | shutting_down
 	Platforms map[string]readyPlatform `json:"platforms"`
+	Config    *configStatus            `json:"config,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -48,6 +49,9 @@ func timePtr(t time.Time) *time.Time {
 func (s *Server) readiness() (int, readyBody) {
 	snap := s.store.Snapshot()
 	body := readyBody{Platforms: map[string]readyPlatform{}}
+	if st := s.configInfo.Load(); st != nil && st.File != "" {
+		body.Config = st
+	}
 	ap := apnsReadiness(snap)
 	body.Platforms["apns"] = ap
 	body.Platforms["webpush"] = readyPlatform{Status: "not_configured", Credentials: []readyCredential{}}
@@ -59,7 +63,7 @@ func (s *Server) readiness() (int, readyBody) {
 	case !usable:
 		body.Status = "unavailable"
 		return http.StatusServiceUnavailable, body
-	case ap.Status == "degraded" || snap.AuthError != "":
+	case ap.Status == "degraded" || snap.AuthError != "" || (body.Config != nil && (body.Config.LastError != "" || len(body.Config.RestartRequired) > 0)):
 		body.Status = "degraded"
 	default:
 		body.Status = "ready"
@@ -75,8 +79,12 @@ func apnsReadiness(snap *creds.Snapshot) readyPlatform {
 	}
 	usable, failing := 0, 0
 	for _, c := range snap.APNs {
+		file := c.File
+		if file == "" {
+			file = c.Spec.KeyFile
+		}
 		rc := readyCredential{
-			Name: c.Spec.Name, State: c.State, File: c.Spec.KeyFile, KeyID: c.Spec.KeyID, TeamID: c.Spec.TeamID,
+			Name: c.Spec.Name, State: c.State, File: file, KeyID: c.Spec.KeyID, TeamID: c.Spec.TeamID,
 			Topics: c.Spec.Topics, Environment: c.Spec.Environment, Fingerprint: c.Fingerprint,
 			LoadedAt: timePtr(c.LoadedAt), LastError: c.LastError, LastErrorAt: timePtr(c.LastErrorAt),
 		}

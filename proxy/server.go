@@ -45,11 +45,17 @@ type Options struct {
 	// RootCAs, if set, replaces the trust roots (system + upstream.ca_file)
 	// for upstream connections.
 	RootCAs *x509.CertPool
+	// ConfigPath, if set, is the file the configuration came from: it is
+	// watched and re-read (the settings that can change live are applied;
+	// the others are reported as needing a restart).
+	ConfigPath string
 }
 
 // Server is the local API.
 type Server struct {
-	cfg   *Config
+	cfg   atomic.Pointer[Config] // the configuration in force; replaced on reload
+	boot  *Config                // the configuration the process started with
+	opts  Options
 	log   *slog.Logger
 	now   func() time.Time
 	store *creds.Store
@@ -59,7 +65,24 @@ type Server struct {
 
 	shuttingDown atomic.Bool
 	handler      http.Handler
+
+	reloadMu   sync.Mutex // serialises Reload
+	watcher    *creds.Watcher
+	configInfo atomic.Pointer[configStatus]
+	caPEM      []byte // contents of upstream.ca_file in use
 }
+
+// configStatus is what /readyz says about the configuration file.
+type configStatus struct {
+	File            string     `json:"file,omitempty"`
+	LoadedAt        *time.Time `json:"loaded_at,omitempty"`
+	LastError       string     `json:"last_error,omitempty"`
+	LastErrorAt     *time.Time `json:"last_error_at,omitempty"`
+	RestartRequired []string   `json:"restart_required,omitempty"`
+}
+
+// conf is the configuration in force.
+func (s *Server) conf() *Config { return s.cfg.Load() }
 
 // New builds a server: it loads the credential files once (a missing or
 // invalid file is not fatal: that credential answers credentials_missing
@@ -71,21 +94,20 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{cfg: cfg, log: opts.Logger, now: opts.Now, m: newMetrics(), sem: make(chan struct{}, cfg.MaxInFlight)}
+	s := &Server{boot: cfg, opts: opts, log: opts.Logger, now: opts.Now, m: newMetrics(), sem: make(chan struct{}, cfg.MaxInFlight)}
+	s.cfg.Store(cfg)
+	st := &configStatus{File: opts.ConfigPath}
+	if opts.ConfigPath != "" {
+		st.LoadedAt = timePtr(opts.Now())
+	}
+	s.configInfo.Store(st)
 	roots := opts.RootCAs
 	if roots == nil && cfg.Upstream.CAFile != "" {
-		pool, err := x509.SystemCertPool()
+		pem, pool, err := loadCAFile(cfg.Upstream.CAFile)
 		if err != nil {
-			pool = x509.NewCertPool()
+			return nil, err
 		}
-		pem, err := os.ReadFile(cfg.Upstream.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("upstream.ca_file: %w", err)
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("upstream.ca_file %s: no PEM certificate found", cfg.Upstream.CAFile)
-		}
-		roots = pool
+		roots, s.caPEM = pool, pem
 	}
 	s.store = creds.NewStore(cfg.CredSpec(), creds.Options{
 		Now: opts.Now, Logger: opts.Logger,
@@ -104,11 +126,150 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		OnGoAway: func(reason string) { s.m.goaways.WithLabelValues(boundedReason(reason)).Inc() },
 	})
 	s.handler = s.routes()
+	s.watcher = creds.NewWatcher(s.watchPaths(cfg), cfg.Reload.Debounce, cfg.Reload.PollInterval, s.Reload, opts.Logger)
 	return s, nil
 }
 
-// Store returns the credential store (for reload triggers).
+// loadCAFile reads extra trusted roots, added to the system's.
+func loadCAFile(path string) ([]byte, *x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("upstream.ca_file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, nil, fmt.Errorf("upstream.ca_file %s: no PEM certificate found", path)
+	}
+	return pem, pool, nil
+}
+
+// watchPaths are the files whose directories are watched.
+func (s *Server) watchPaths(cfg *Config) []string {
+	paths := s.store.Paths()
+	if cfg.Upstream.CAFile != "" {
+		paths = append(paths, cfg.Upstream.CAFile)
+	}
+	if s.opts.ConfigPath != "" {
+		paths = append(paths, s.opts.ConfigPath)
+	}
+	return paths
+}
+
+// Reload re-reads the configuration file (if any) and every credential
+// file; it is called on file events (debounced), periodically and on
+// SIGHUP. Nothing that fails to parse or validate replaces what works.
+func (s *Server) Reload(reason string) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	cfg := s.conf()
+	if s.opts.ConfigPath != "" {
+		cfg = s.reloadConfig()
+	}
+	s.reloadCA(cfg)
+	if s.store.Reload() {
+		s.apns.Retain(s.store.Snapshot().APNs)
+	}
+	s.watcher.SetPaths(s.watchPaths(cfg))
+	s.log.Debug("reload done", "reason", reason)
+}
+
+// reloadConfig applies a changed configuration file: credentials, topics,
+// limits and timeouts live; listen address, max_in_flight, upstream hosts,
+// log format and shutdown_grace need a restart and are reported so.
+func (s *Server) reloadConfig() *Config {
+	cur := s.conf()
+	st := *s.configInfo.Load()
+	next, err := LoadConfig(s.opts.ConfigPath)
+	if err != nil {
+		if st.LastError != err.Error() {
+			s.log.Error("configuration reload failed; keeping the configuration in force", "file", s.opts.ConfigPath, "error", err.Error())
+			s.m.reloads.WithLabelValues("error").Inc()
+		}
+		st.LastError, st.LastErrorAt = err.Error(), timePtr(s.now())
+		s.configInfo.Store(&st)
+		return cur
+	}
+	st.LastError, st.LastErrorAt = "", nil
+	if sameConfig(cur, next) {
+		s.configInfo.Store(&st)
+		return cur
+	}
+	restart := restartRequired(s.boot, next)
+	if len(restart) > 0 {
+		s.log.Warn("configuration changed settings that apply only after a restart; they keep their old values", "settings", strings.Join(restart, ", "))
+	}
+	// Settings that cannot change live keep the values the process runs with.
+	next.Listen, next.MaxInFlight, next.ShutdownGrace = s.boot.Listen, s.boot.MaxInFlight, s.boot.ShutdownGrace
+	next.Log.Format = s.boot.Log.Format
+	next.Upstream.APNsProductionURL, next.Upstream.APNsDevelopmentURL = s.boot.Upstream.APNsProductionURL, s.boot.Upstream.APNsDevelopmentURL
+	next.Upstream.APNsMaxConnections, next.Upstream.APNsIdleTimeout = s.boot.Upstream.APNsMaxConnections, s.boot.Upstream.APNsIdleTimeout
+	next.Upstream.APNsPingInterval, next.Upstream.APNsPingTimeout = s.boot.Upstream.APNsPingInterval, s.boot.Upstream.APNsPingTimeout
+	next.Reload = s.boot.Reload
+	s.store.SetSpec(next.CredSpec())
+	s.cfg.Store(next)
+	st.LoadedAt, st.RestartRequired = timePtr(s.now()), restart
+	s.configInfo.Store(&st)
+	s.m.reloads.WithLabelValues("ok").Inc()
+	s.log.Info("configuration reloaded", "file", s.opts.ConfigPath, "apns_credentials", len(next.APNs))
+	return next
+}
+
+func sameConfig(a, b *Config) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// restartRequired names the settings of next that differ from the ones
+// the process started with and cannot change while it runs.
+func restartRequired(boot, next *Config) []string {
+	var out []string
+	diff := func(name string, changed bool) {
+		if changed {
+			out = append(out, name)
+		}
+	}
+	diff("listen", boot.Listen != next.Listen)
+	diff("max_in_flight", boot.MaxInFlight != next.MaxInFlight)
+	diff("shutdown_grace", boot.ShutdownGrace != next.ShutdownGrace)
+	diff("log.format", boot.Log.Format != next.Log.Format)
+	diff("upstream.apns_production_url", boot.Upstream.APNsProductionURL != next.Upstream.APNsProductionURL)
+	diff("upstream.apns_development_url", boot.Upstream.APNsDevelopmentURL != next.Upstream.APNsDevelopmentURL)
+	diff("upstream.apns_max_connections", boot.Upstream.APNsMaxConnections != next.Upstream.APNsMaxConnections)
+	diff("upstream.apns_idle_timeout", boot.Upstream.APNsIdleTimeout != next.Upstream.APNsIdleTimeout)
+	diff("upstream.apns_ping_interval", boot.Upstream.APNsPingInterval != next.Upstream.APNsPingInterval)
+	diff("upstream.apns_ping_timeout", boot.Upstream.APNsPingTimeout != next.Upstream.APNsPingTimeout)
+	diff("reload", boot.Reload != next.Reload)
+	return out
+}
+
+// reloadCA re-reads upstream.ca_file; a changed, valid file is trusted for
+// new connections (existing ones drain); a bad one keeps the old roots.
+func (s *Server) reloadCA(cfg *Config) {
+	if s.opts.RootCAs != nil || cfg.Upstream.CAFile == "" {
+		return
+	}
+	pem, pool, err := loadCAFile(cfg.Upstream.CAFile)
+	if err != nil {
+		s.log.Error("upstream.ca_file failed to load; keeping the roots in use", "file", cfg.Upstream.CAFile, "error", err.Error())
+		return
+	}
+	if string(pem) == string(s.caPEM) {
+		return
+	}
+	s.caPEM = pem
+	s.apns.SetRootCAs(pool)
+	s.log.Info("upstream.ca_file reloaded", "file", cfg.Upstream.CAFile)
+}
+
+// Store returns the credential store.
 func (s *Server) Store() *creds.Store { return s.store }
+
+// TriggerReload asks for a reload on the watcher's goroutine (SIGHUP).
+func (s *Server) TriggerReload(reason string) { s.watcher.Trigger(reason) }
 
 // Handler returns the HTTP handler of the local API.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -138,7 +299,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { s.store.Run(bg, s.cfg.Reload.PollInterval) })
+	s.watcher.Open() // watching before the first request is answered
+	wg.Go(func() { s.watcher.Run(bg) })
 	defer func() {
 		stopBG()
 		wg.Wait()
@@ -153,14 +315,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.shuttingDown.Store(true)
-	s.log.Info("shutting down", "grace", s.cfg.ShutdownGrace.String())
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	s.log.Info("shutting down", "grace", s.boot.ShutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.boot.ShutdownGrace)
 	defer cancel()
 	err := hs.Shutdown(sctx)
 	<-errc
 	if err != nil {
 		_ = hs.Close()
-		return fmt.Errorf("shutdown grace of %s ran out with requests in flight: %w", s.cfg.ShutdownGrace, err)
+		return fmt.Errorf("shutdown grace of %s ran out with requests in flight: %w", s.boot.ShutdownGrace, err)
 	}
 	return nil
 }
@@ -202,7 +364,7 @@ func writeError(w http.ResponseWriter, e *translate.Error) {
 // compare). Health, readiness and metrics stay open for probes.
 func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.AuthTokenFile != "" {
+		if s.conf().AuthTokenFile != "" {
 			want := s.store.Snapshot().AuthToken
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || len(want) == 0 || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
@@ -223,7 +385,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 // requestContext applies X-Request-Timeout (decimal seconds) or the
 // configured default.
 func (s *Server) requestContext(r *http.Request) (context.Context, context.CancelFunc, *translate.Error) {
-	d := s.cfg.RequestTimeout
+	d := s.conf().RequestTimeout
 	if v := r.Header.Get("X-Request-Timeout"); v != "" {
 		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		if err != nil || f <= 0 || f != f {
@@ -289,7 +451,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.release()
-	body, e := s.readBody(w, r, s.cfg.MaxBodyBytes)
+	body, e := s.readBody(w, r, s.conf().MaxBodyBytes)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -325,7 +487,8 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, shuttingDown())
 		return
 	}
-	body, e := s.readBody(w, r, s.cfg.MaxBodyBytes*int64(min(s.cfg.MaxBatch, 16)))
+	cfg := s.conf()
+	body, e := s.readBody(w, r, cfg.MaxBodyBytes*int64(min(cfg.MaxBatch, 16)))
 	if e != nil {
 		writeError(w, e)
 		return
@@ -341,8 +504,8 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if len(entries) > s.cfg.MaxBatch {
-		writeError(w, translate.Invalid("notifications", "has %d entries; the limit (max_batch) is %d", len(entries), s.cfg.MaxBatch))
+	if len(entries) > cfg.MaxBatch {
+		writeError(w, translate.Invalid("notifications", "has %d entries; the limit (max_batch) is %d", len(entries), cfg.MaxBatch))
 		return
 	}
 	results := make([]any, len(entries))

@@ -33,6 +33,7 @@ Usage:
   pushproxy healthcheck [--url URL | --config FILE]
                                      GET /readyz (or /healthz with --live); exit 0 when healthy
                                      (for container health checks: no shell needed)
+  pushproxy check --config FILE [--json]  offline diagnosis of the configuration and credential files; exit 1 on a problem
   pushproxy bench [-n N] [-c C] [--direct | --batch K] [--url URL] [--json]  load test (default: against a built-in fake APNs)
   pushproxy version                  print version and build information
   pushproxy help                     this text
@@ -58,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return healthcheck(args, stdout, stderr)
 	case "bench":
 		return bench(args, stdout, stderr)
+	case "check":
+		return runCheck(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -106,7 +109,7 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(cfg.Log, stderr)
-	srv, err := proxy.New(cfg, proxy.Options{Logger: log})
+	srv, err := proxy.New(cfg, proxy.Options{Logger: log, ConfigPath: *configPath})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
@@ -127,8 +130,8 @@ func serve(args []string, stderr io.Writer) int {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				log.Info("SIGHUP: reloading credentials")
-				srv.Store().Reload()
+				log.Info("SIGHUP: reloading the configuration and credentials")
+				srv.TriggerReload("SIGHUP")
 			}
 		}
 	}()

@@ -68,7 +68,7 @@ type goAwayInfo struct {
 }
 
 func newPool(s *Sender, addr, host string, maxConns int) *pool {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(s.ctx)
 	return &pool{
 		addr: addr, host: host, maxConns: maxConns,
 		t: &http2.Transport{
@@ -239,6 +239,32 @@ func (p *pool) connect(ctx context.Context) (*pconn, error) {
 	}
 	c.cc = cc
 	return c, nil
+}
+
+// retire stops handing out connections and shuts each down gracefully:
+// streams in flight finish (bounded by a minute), then it closes.
+func (p *pool) retire(log *slog.Logger) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	conns := p.conns
+	p.conns = nil
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+	for _, c := range conns {
+		go func() {
+			ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
+			defer cancel()
+			if err := c.cc.Shutdown(ctx); err != nil {
+				_ = c.cc.Close()
+			}
+			log.Debug("retired APNs connection closed", "conn", c.id)
+		}()
+	}
 }
 
 // close closes every connection.

@@ -81,6 +81,8 @@ type Sender struct {
 	pools      map[string]*pool
 	closed     bool
 	connSerial atomic.Uint64
+	ctx        context.Context // ends on Close: every pool's goroutines stop
+	cancel     context.CancelFunc
 }
 
 // New makes a Sender.
@@ -120,7 +122,8 @@ func New(opts Options) *Sender {
 	if opts.MaxResends == 0 {
 		opts.MaxResends = 100
 	}
-	return &Sender{opts: opts, pools: map[string]*pool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Sender{opts: opts, pools: map[string]*pool{}, ctx: ctx, cancel: cancel}
 }
 
 // Close closes every connection.
@@ -128,9 +131,44 @@ func (s *Sender) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	s.cancel()
 	for k, p := range s.pools {
 		p.close()
 		delete(s.pools, k)
+	}
+}
+
+// Retain closes, gracefully, the connection pools of credentials that are
+// no longer in use (a key or team changed on reload): in-flight streams
+// finish, then the connections close. Apple binds a connection to the
+// first key used on it, so a new key always gets new connections.
+func (s *Sender) Retain(active []*creds.APNsCredential) {
+	keep := map[string]bool{}
+	for _, c := range active {
+		if c.Usable() {
+			keep[c.Spec.TeamID+"/"+c.Spec.KeyID+"/"+c.Fingerprint+"/"] = true
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, p := range s.pools {
+		cred := k[:strings.LastIndex(k, "/https://")+1]
+		if !keep[cred] {
+			delete(s.pools, k)
+			p.retire(s.opts.Logger)
+		}
+	}
+}
+
+// SetRootCAs changes the roots trusted for new connections (the CA file
+// changed); existing connections drain and close.
+func (s *Sender) SetRootCAs(roots *x509.CertPool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.RootCAs = roots
+	for k, p := range s.pools {
+		delete(s.pools, k)
+		p.retire(s.opts.Logger)
 	}
 }
 

@@ -1,0 +1,414 @@
+package proxy_test
+
+import (
+	"crypto/ecdsa"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pushproxy/pushproxy/creds"
+	"github.com/pushproxy/pushproxy/proxy"
+)
+
+// k8sVolume writes files the way the kubelet updates a Secret or ConfigMap
+// volume (its AtomicWriter): a new ..<timestamp> directory, a ..data_tmp
+// symlink to it renamed over ..data, visible names that are symlinks
+// through ..data, and the old directory removed. No event ever names the
+// visible file.
+type k8sVolume struct {
+	t   *testing.T
+	dir string
+	n   int
+}
+
+func newK8sVolume(t *testing.T) *k8sVolume {
+	return &k8sVolume{t: t, dir: t.TempDir()}
+}
+
+func (v *k8sVolume) write(files map[string][]byte) {
+	t := v.t
+	v.n++
+	ts := fmt.Sprintf("..%s.%09d", time.Now().Format("2006_01_02_15_04_05"), v.n)
+	if err := os.Mkdir(filepath.Join(v.dir, ts), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(v.dir, ts, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, _ := os.Readlink(filepath.Join(v.dir, "..data"))
+	if err := os.Symlink(ts, filepath.Join(v.dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(v.dir, "..data_tmp"), filepath.Join(v.dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	for name := range files {
+		link := filepath.Join(v.dir, name)
+		if _, err := os.Lstat(link); err != nil {
+			if err := os.Symlink(filepath.Join("..data", name), link); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	entries, _ := os.ReadDir(v.dir)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "..") {
+			if _, keep := files[e.Name()]; !keep {
+				_ = os.Remove(filepath.Join(v.dir, e.Name()))
+			}
+		}
+	}
+	if old != "" {
+		_ = os.RemoveAll(filepath.Join(v.dir, old))
+	}
+}
+
+func pemOf(t *testing.T, k *ecdsa.PrivateKey) []byte {
+	p := filepath.Join(t.TempDir(), "k.p8")
+	return writeKey(t, p, k)
+}
+
+// fingerprintNow is the fingerprint /readyz reports for the first APNs
+// credential.
+func (h *harness) fingerprintNow() (string, string) {
+	a := h.get("/readyz")
+	c := a.Body["platforms"].(map[string]any)["apns"].(map[string]any)["credentials"].([]any)[0].(map[string]any)
+	fp, _ := c["fingerprint"].(string)
+	state, _ := c["state"].(string)
+	return fp, state
+}
+
+func (h *harness) waitFingerprint(want string) time.Duration {
+	h.t.Helper()
+	start := time.Now()
+	for {
+		if fp, state := h.fingerprintNow(); fp == want && state == "ok" {
+			return time.Since(start)
+		}
+		if time.Since(start) > 5*time.Second {
+			fp, state := h.fingerprintNow()
+			h.t.Fatalf("fingerprint %s (%s), want %s", fp, state, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (h *harness) waitState(want string) {
+	h.t.Helper()
+	start := time.Now()
+	for {
+		if _, state := h.fingerprintNow(); state == want {
+			return
+		}
+		if time.Since(start) > 5*time.Second {
+			_, state := h.fingerprintNow()
+			h.t.Fatalf("state %s, want %s", state, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (h *harness) mustSend() {
+	h.t.Helper()
+	if a := h.post("/v1/notifications", alert(h.token())); a.Status != 200 {
+		h.t.Fatalf("%d %s", a.Status, a.Raw)
+	}
+}
+
+// TestReloadKubernetesSecretSwap: the kubelet's exact symlink sequence, with
+// a key_file glob so that a new key with a new key ID needs no config change.
+func TestReloadKubernetesSecretSwap(t *testing.T) {
+	vol := newK8sVolume(t)
+	h := newHarness(t, harnessOpts{noKeyFile: true, mutate: func(c *proxy.Config) {
+		c.APNs[0].KeyFile = filepath.Join(vol.dir, "AuthKey_*.p8")
+	}})
+	vol.write(map[string][]byte{"AuthKey_" + keyID + ".p8": pemOf(t, h.key)})
+	h.addSecret(h.key.D.Text(16))
+	h.waitFingerprint(creds.PublicFingerprint(&h.key.PublicKey))
+	h.mustSend()
+
+	k2 := genKey(t)
+	h.addSecret(k2.D.Text(16))
+	h.fake.AddKey(teamID, "NEWKEY1234", &k2.PublicKey, bundle)
+	vol.write(map[string][]byte{"AuthKey_NEWKEY1234.p8": pemOf(t, k2)})
+	h.waitFingerprint(creds.PublicFingerprint(&k2.PublicKey))
+	h.mustSend()
+	reqs := h.fake.Requests()
+	if last := reqs[len(reqs)-1]; last.KeyID != "NEWKEY1234" || last.Conn == reqs[0].Conn {
+		t.Errorf("after the swap: kid %s on connection %d (first was %d)", last.KeyID, last.Conn, reqs[0].Conn)
+	}
+	if _, err := os.Stat(filepath.Join(vol.dir, "AuthKey_"+keyID+".p8")); !os.IsNotExist(err) {
+		t.Errorf("the old visible name should be gone: %v", err)
+	}
+}
+
+// TestReloadEditorRenameOver: write a temporary file, rename it over the key.
+func TestReloadEditorRenameOver(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.mustSend()
+	k2 := genKey(t)
+	h.addSecret(k2.D.Text(16))
+	tmp := filepath.Join(h.dir, ".AuthKey.swp")
+	writeKey(t, tmp, k2)
+	h.fake.AddKey(teamID, keyID, &k2.PublicKey, bundle) // the fake now only accepts the new key
+	if err := os.Rename(tmp, h.keyPath); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFingerprint(creds.PublicFingerprint(&k2.PublicKey))
+	h.mustSend()
+}
+
+// TestReloadInPlaceTruncateWrite: truncate then write in pieces; the half
+// file seen in between never replaces the good key.
+func TestReloadInPlaceTruncateWrite(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	k2 := genKey(t)
+	h.addSecret(k2.D.Text(16))
+	data := pemOf(t, k2)
+	f, err := os.OpenFile(h.keyPath, os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data[:len(data)/2]); err != nil {
+		t.Fatal(err)
+	}
+	h.mustSend() // the old key still signs
+	time.Sleep(50 * time.Millisecond)
+	h.fake.AddKey(teamID, keyID, &k2.PublicKey, bundle)
+	if _, err := f.Write(data[len(data)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	h.waitFingerprint(creds.PublicFingerprint(&k2.PublicKey))
+	h.mustSend()
+}
+
+// TestReloadDeleteRecreate: a deleted file keeps the last good key and marks
+// the platform degraded; its return recovers.
+func TestReloadDeleteRecreate(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	data, err := os.ReadFile(h.keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(h.keyPath); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("degraded")
+	if a := h.get("/readyz"); a.Status != 200 || a.Body["status"] != "degraded" {
+		t.Fatalf("readyz %d %s", a.Status, a.Raw)
+	}
+	h.mustSend()
+	if err := os.WriteFile(h.keyPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("ok")
+	h.mustSend()
+}
+
+// TestReloadBadFiles: a file that fails to validate keeps the good key;
+// the failure is visible in /readyz, the metric and the log (never the
+// secret).
+func TestReloadBadFiles(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	fp := creds.PublicFingerprint(&h.key.PublicKey)
+	for _, bad := range []struct{ name, data, want string }{
+		{"truncated", "-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n", "truncated"},
+		{"certificate", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", ""},
+		{"empty", "", "empty"},
+	} {
+		if err := os.WriteFile(h.keyPath, []byte(bad.data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		h.waitState("degraded")
+		if got, _ := h.fingerprintNow(); got != fp {
+			t.Fatalf("%s: fingerprint changed to %s", bad.name, got)
+		}
+		if a := h.get("/readyz"); !strings.Contains(string(a.Raw), bad.want) {
+			t.Errorf("%s: readyz does not say why: %s", bad.name, a.Raw)
+		}
+		h.mustSend()
+		h.addSecretKey(writeKey(t, h.keyPath, h.key))
+		h.waitState("ok")
+	}
+	if got := metricValue(t, h, `pushproxy_credential_reloads_total{result="error"}`); got < 3 {
+		t.Errorf("reload errors counted: %v", got)
+	}
+	if !strings.Contains(h.logs.String(), "keeping the last good key") {
+		t.Error("the failure is not in the log")
+	}
+}
+
+// TestRotationUnderLoad: notifications flow without a pause while the key
+// is rotated 20 times Kubernetes-style; none fails, every notification sent
+// after a swap (plus the debounce) is signed with the new key, and no token
+// is re-signed for a reload that did not change the key.
+func TestRotationUnderLoad(t *testing.T) {
+	vol := newK8sVolume(t)
+	h := newHarness(t, harnessOpts{noKeyFile: true, mutate: func(c *proxy.Config) {
+		c.APNs[0].KeyFile = filepath.Join(vol.dir, "AuthKey_*.p8")
+	}})
+	vol.write(map[string][]byte{"AuthKey_" + keyID + ".p8": pemOf(t, h.key)})
+	h.addSecret(h.key.D.Text(16))
+	h.waitFingerprint(creds.PublicFingerprint(&h.key.PublicKey))
+
+	var stop atomic.Bool
+	var failures atomic.Int64
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for !stop.Load() {
+				if a := h.post("/v1/notifications", alert(h.token())); a.Status != 200 {
+					failures.Add(1)
+					t.Errorf("failed during rotation: %d %s", a.Status, a.Raw)
+				}
+				sent.Add(1)
+			}
+		})
+	}
+	debounce := h.cfg.Reload.Debounce
+	slack := 300 * time.Millisecond
+	if raceEnabled {
+		slack = 600 * time.Millisecond
+	}
+	type swap struct {
+		kid string
+		at  time.Time
+	}
+	var swaps []swap
+	for i := range 20 {
+		time.Sleep(debounce + slack + 100*time.Millisecond)
+		k := genKey(t)
+		h.addSecret(k.D.Text(16))
+		kid := fmt.Sprintf("ROT%07d", i)
+		h.fake.AddKey(teamID, kid, &k.PublicKey, bundle) // Apple accepts both keys during a rotation
+		swaps = append(swaps, swap{kid, time.Now()})
+		vol.write(map[string][]byte{"AuthKey_" + kid + ".p8": pemOf(t, k)})
+	}
+	time.Sleep(debounce + slack + 100*time.Millisecond)
+	// Reloads that change nothing: SIGHUP-style triggers and a touched directory.
+	for range 3 {
+		h.srv.TriggerReload("test")
+		_ = os.WriteFile(filepath.Join(vol.dir, "unrelated"), []byte("x"), 0o600)
+		time.Sleep(debounce + 50*time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if failures.Load() > 0 {
+		t.Fatalf("%d of %d notifications failed", failures.Load(), sent.Load())
+	}
+	checked := 0
+	for _, r := range h.fake.Requests() {
+		// The swap in force when this request arrived, if it arrived after
+		// that swap's debounce and slack.
+		for i := len(swaps) - 1; i >= 0; i-- {
+			if r.Received.After(swaps[i].at) {
+				if r.Received.After(swaps[i].at.Add(debounce + slack)) {
+					checked++
+					if r.KeyID != swaps[i].kid {
+						t.Errorf("request at +%v after swap %d signed with %s, want %s", r.Received.Sub(swaps[i].at), i, r.KeyID, swaps[i].kid)
+					}
+				}
+				break
+			}
+		}
+	}
+	if checked < 20 {
+		t.Errorf("only %d requests checked", checked)
+	}
+	if got := metricValue(t, h, `pushproxy_tokens_signed_total{kind="apns"}`); got != 21 {
+		t.Errorf("%v provider tokens signed for 21 keys", got)
+	}
+	t.Logf("%d notifications during 20 rotations, %d checked against the key in force", sent.Load(), checked)
+}
+
+// TestConfigReload: topics, credentials and limits change by editing the
+// config file; the listen address is reported as needing a restart; a bad
+// config keeps the one in force.
+func TestConfigReload(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.yaml")
+	var h *harness
+	write := func(listen, topics, extra string) {
+		y := fmt.Sprintf(`listen: %s
+request_timeout: 10s
+upstream:
+  apns_production_url: %s
+  apns_development_url: %s
+  ca_file: %s
+reload: {poll_interval: 0s}
+apns:
+  - name: default
+    key_file: %s
+    team_id: %s
+    topics: [%s]
+%s`, listen, h.fake.URL(), h.fake.URL(), h.cfg.Upstream.CAFile, h.keyPath, teamID, topics, extra)
+		if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h = newHarness(t, harnessOpts{configPath: cfgPath})
+	write("127.0.0.1:0", bundle, "")
+	h.srv.Reload("test")
+
+	// A topic added to the list: the other app's notifications now route.
+	n := alert(h.token())
+	n["to"].(map[string]any)["apns"].(map[string]any)["topic"] = "com.example.other"
+	if a := h.post("/v1/notifications", n); a.code() != "credentials_missing" {
+		t.Fatalf("before: %d %s", a.Status, a.Raw)
+	}
+	write("127.0.0.1:0", bundle+", com.example.other", "")
+	waitFor(t, "the topic to be added", func() bool {
+		return h.post("/v1/notifications", n).Status == 200
+	})
+
+	// A second credential added.
+	k2 := genKey(t)
+	h.addSecret(k2.D.Text(16))
+	p2 := filepath.Join(dir, "AuthKey_SECOND1234.p8")
+	writeKey(t, p2, k2)
+	h.fake.AddKey("TEAM2TEAM2", "SECOND1234", &k2.PublicKey, "com.second.app")
+	write("127.0.0.1:0", bundle, fmt.Sprintf("  - {name: second, key_file: %s, team_id: TEAM2TEAM2, topics: [com.second.app]}\n", p2))
+	n2 := alert(h.token())
+	n2["to"].(map[string]any)["apns"].(map[string]any)["credential"] = "second"
+	waitFor(t, "the second credential", func() bool {
+		a := h.post("/v1/notifications", n2)
+		return a.Status == 200 && a.Body["credential"] == "second"
+	})
+
+	// A bad config keeps the one in force and says so.
+	if err := os.WriteFile(cfgPath, []byte("listen: [oops\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the config error in /readyz", func() bool {
+		a := h.get("/readyz")
+		c, _ := a.Body["config"].(map[string]any)
+		return c != nil && c["last_error"] != nil && a.Status == 200
+	})
+	if a := h.post("/v1/notifications", n2); a.Status != 200 {
+		t.Fatalf("after a bad config: %d %s", a.Status, a.Raw)
+	}
+
+	// The listen address cannot change live: reported, not ignored.
+	write("127.0.0.1:1", bundle, "")
+	waitFor(t, "restart_required", func() bool {
+		a := h.get("/readyz")
+		c, _ := a.Body["config"].(map[string]any)
+		return c != nil && c["last_error"] == nil && strings.Contains(fmt.Sprint(c["restart_required"]), "listen")
+	})
+	if !strings.Contains(h.logs.String(), "apply only after a restart") {
+		t.Error("restart-required settings not logged")
+	}
+	// The credential removed from the config is gone.
+	if a := h.post("/v1/notifications", n2); a.code() != "invalid_request" {
+		t.Errorf("removed credential: %d %s", a.Status, a.Raw)
+	}
+}

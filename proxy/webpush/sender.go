@@ -1,0 +1,527 @@
+// Package webpush is pushproxy's Web Push sender: RFC 8291 payload
+// encryption (aes128gcm, on the standard library), the RFC 8292 VAPID
+// Authorization header from a keyring of VAPID keys, RFC 8030 delivery with
+// TTL, Urgency and Topic, retries inside the caller's deadline, and the
+// translation of every outcome into a normalised result or error.
+//
+// Every request goes through one shared HTTP client that follows no
+// redirects, ignores proxy environment variables, speaks HTTP/2 when the
+// push service offers it, bounds the requests in flight per push service
+// host, and dials only through the endpoint guard: an endpoint must be https,
+// without user-info, on a known push service host (KnownPushServices) or
+// listed in Options.AllowEndpoints, and the address actually dialled must
+// not be loopback, private, link-local, CGNAT, multicast, unspecified or
+// IPv4-mapped IPv6 unless Options.AllowPrivateNetworks is set, so DNS
+// rebinding cannot reach an internal service. A refused endpoint is
+// destination_forbidden and no connection is opened.
+//
+// Keyring: a Delivery carries every configured VAPID key, the primary first.
+// The subscription's own key (Delivery.Preferred, the recipient's vapid_key)
+// signs first, else the primary. When the push service refuses the
+// credentials (401/403, or a key-mismatch answer) and other keys are
+// configured, they are tried in order (at most Options.MaxKeysTried in all);
+// the answer's Result.Credential names the key that was accepted, so the
+// application can store it with the subscription. When none is accepted and
+// any answer said the key does not match, the error is vapid_key_mismatch
+// (action resubscribe).
+package webpush
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pushproxy/pushproxy/creds"
+	"github.com/pushproxy/pushproxy/translate"
+)
+
+// Options configure a Sender.
+type Options struct {
+	// RootCAs are the roots trusted for push services; nil means the
+	// system's.
+	RootCAs *x509.CertPool
+	// AllowEndpoints are host names added to KnownPushServices: exact
+	// ("push.example.net", "127.0.0.1") or "*.suffix" (any subdomain).
+	AllowEndpoints []string
+	// AllowPrivateNetworks lets the sender dial loopback, private and other
+	// internal addresses: only for tests against a push service on loopback.
+	AllowPrivateNetworks bool
+	// Resolver resolves endpoint hosts; nil means net.DefaultResolver.
+	Resolver Resolver
+	Now      func() time.Time
+	Logger   *slog.Logger
+	// OnAttempt, if set, is called after each upstream attempt with its
+	// duration and the status (0 for a transport error).
+	OnAttempt func(d time.Duration, status int)
+	// MaxAttempts bounds the attempts per key for one notification
+	// (retries of 5xx and 429 included).
+	MaxAttempts int // 0 → 3
+	// MaxKeysTried bounds the VAPID keys tried for one notification.
+	MaxKeysTried int // 0 → 4
+	// PadToBuckets pads every plaintext to 128, 256, 512, 1024, 2048 or
+	// 3993 bytes, so that the message length reveals less.
+	PadToBuckets bool
+	// MaxPerHost bounds the requests in flight to one push service host;
+	// more wait (inside their deadline).
+	MaxPerHost int // 0 → 256
+	// DialTimeout bounds a TCP connect.
+	DialTimeout time.Duration // 0 → 10s
+}
+
+// KeyRef is one configured VAPID key: its name (webpush.keys[].name) and
+// its signer. The first of a Delivery's keys is the primary.
+type KeyRef struct {
+	Name   string
+	Signer *creds.VAPIDSigner
+}
+
+// Delivery is one notification to one subscription.
+type Delivery struct {
+	Subscription *translate.Subscription
+	Message      *translate.WebPushMessage
+	// Keys are every configured VAPID key, primary first.
+	Keys []KeyRef
+	// Preferred names the key the subscription was made with (the
+	// recipient's vapid_key); "" means the primary.
+	Preferred string
+	// DryRun: build, encrypt and sign, send nothing; the Result carries the
+	// request (see Preview).
+	DryRun bool
+}
+
+// Sender sends Web Push messages. It is safe for concurrent use.
+type Sender struct {
+	opts   Options
+	guard  *guard
+	client *http.Client
+	tr     *http.Transport
+
+	mu    sync.Mutex
+	hosts map[string]chan struct{} // in-flight slots per host
+}
+
+// New makes a Sender.
+func New(opts Options) *Sender {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 3
+	}
+	if opts.MaxKeysTried <= 0 {
+		opts.MaxKeysTried = 4
+	}
+	if opts.MaxPerHost <= 0 {
+		opts.MaxPerHost = 256
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 10 * time.Second
+	}
+	g := newGuard(opts.AllowEndpoints, opts.AllowPrivateNetworks, opts.Resolver, opts.DialTimeout)
+	tr := &http.Transport{
+		Proxy:                 nil, // never a proxy from the environment
+		DialContext:           g.dialContext,
+		TLSClientConfig:       &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   32,
+	}
+	client := &http.Client{
+		Transport: tr,
+		// A push service never redirects; following one would let an
+		// endpoint send pushproxy anywhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &Sender{opts: opts, guard: g, client: client, tr: tr, hosts: map[string]chan struct{}{}}
+}
+
+// Close closes idle connections.
+func (s *Sender) Close() { s.tr.CloseIdleConnections() }
+
+// CheckEndpoint runs the endpoint guard's URL checks (not the DNS ones):
+// nil, or destination_forbidden.
+func (s *Sender) CheckEndpoint(endpoint string) *translate.Error {
+	if _, fe := s.guard.check(endpoint); fe != nil {
+		return forbidden(fe)
+	}
+	return nil
+}
+
+func forbidden(fe *ForbiddenError) *translate.Error {
+	e := translate.NewError(translate.CodeDestinationForbidden, "pushproxy refuses this Web Push endpoint: "+fe.Reason,
+		"a subscription's endpoint must be an https URL on a push service (FCM, Mozilla, Apple, WNS) or on a host listed in webpush.allow_endpoints; private addresses need webpush.allow_private_networks")
+	e.Platform = translate.PlatformWebPush
+	e.Field = "to.webpush.endpoint"
+	return e
+}
+
+// keyOrder is the order keys are tried in: the preferred key, then the
+// others in configuration order, at most MaxKeysTried.
+func (s *Sender) keyOrder(d Delivery) []KeyRef {
+	out := make([]KeyRef, 0, len(d.Keys))
+	if d.Preferred != "" {
+		for _, k := range d.Keys {
+			if k.Name == d.Preferred {
+				out = append(out, k)
+			}
+		}
+	}
+	for _, k := range d.Keys {
+		if len(out) == 0 || k.Name != out[0].Name {
+			out = append(out, k)
+		}
+	}
+	if len(out) > s.opts.MaxKeysTried {
+		out = out[:s.opts.MaxKeysTried]
+	}
+	return out
+}
+
+// firstUsable is the first key that can sign (checkDelivery makes sure
+// there is one).
+func firstUsable(keys []KeyRef) KeyRef {
+	for _, k := range keys {
+		if k.Signer != nil {
+			return k
+		}
+	}
+	return KeyRef{}
+}
+
+func (s *Sender) checkDelivery(d Delivery) *translate.Error {
+	if d.Subscription == nil || d.Message == nil {
+		return translate.Invalid("to.webpush", "a Web Push delivery needs a subscription and a message")
+	}
+	usable := 0
+	for _, k := range d.Keys {
+		if k.Signer != nil {
+			usable++
+		}
+	}
+	if usable == 0 {
+		e := translate.NewError(translate.CodeCredentialsMissing, "no VAPID key is configured or loaded", "set webpush.keys to the key files (web-push JSON or PEM) and webpush.subject; see /readyz")
+		e.Platform = translate.PlatformWebPush
+		return e
+	}
+	return nil
+}
+
+// Send delivers one message, retrying 5xx and 429 answers inside ctx's
+// deadline (honouring Retry-After) and trying the other VAPID keys on a
+// credentials refusal, and returns the normalised result or error.
+func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *translate.Error) {
+	if e := s.checkDelivery(d); e != nil {
+		return nil, e
+	}
+	u, fe := s.guard.check(d.Subscription.Endpoint)
+	if fe != nil {
+		return nil, forbidden(fe)
+	}
+	keys := s.keyOrder(d)
+	if d.DryRun {
+		p, e := s.Preview(d)
+		if e != nil {
+			return nil, e
+		}
+		return &translate.Result{ID: d.Message.ID, Platform: translate.PlatformWebPush, Credential: firstUsable(keys).Name, Request: p}, nil
+	}
+	body, err := Encrypt(d.Message.Plaintext, d.Subscription.P256DH, d.Subscription.Auth, EncryptOptions{PadToBuckets: s.opts.PadToBuckets})
+	if err != nil {
+		return nil, encryptError(err)
+	}
+	attempts := 0
+	var first *translate.Error
+	mismatch := false
+	for i, k := range keys {
+		if k.Signer == nil {
+			continue
+		}
+		auth, err := k.Signer.Authorization(d.Subscription.Endpoint)
+		if err != nil {
+			e := translate.NewError(translate.CodeCredentialsMissing, "cannot sign a VAPID JWT with key "+k.Name, err.Error())
+			e.Platform = translate.PlatformWebPush
+			return nil, e
+		}
+		status, e := s.deliver(ctx, u, d, body, auth, &attempts)
+		if e == nil {
+			if i > 0 {
+				s.opts.Logger.Info("web push delivered with another VAPID key than the first tried",
+					"endpoint", translate.FingerprintString(d.Subscription.Endpoint), "key", k.Name, "tried", i+1)
+			}
+			return &translate.Result{
+				ID: d.Message.ID, Platform: translate.PlatformWebPush,
+				Upstream: &translate.Upstream{Status: status}, Credential: k.Name, Attempts: attempts,
+			}, nil
+		}
+		if first == nil {
+			first = e
+		}
+		if !keyRefusal(e) {
+			return nil, finish(e, attempts)
+		}
+		mismatch = mismatch || e.Code == translate.CodeVAPIDKeyMismatch
+		s.opts.Logger.Debug("web push refused the VAPID key", "key", k.Name, "status", status,
+			"endpoint", translate.FingerprintString(d.Subscription.Endpoint))
+	}
+	if len(keys) > 1 && mismatch {
+		e := *first
+		e.Code, e.Action, e.Retryable = translate.CodeVAPIDKeyMismatch, translate.ActionResubscribe, false
+		names := make([]string, 0, len(keys))
+		for _, k := range keys {
+			names = append(names, k.Name)
+		}
+		e.Message = fmt.Sprintf("the push service refused every VAPID key tried (%s): the subscription was created with another key", strings.Join(names, ", "))
+		e.Hint = "have the browser subscribe again with the key from GET /v1/webpush/vapid-public-key, or add the key it was made with to webpush.keys"
+		return nil, finish(&e, attempts)
+	}
+	return nil, finish(first, attempts)
+}
+
+// keyRefusal says whether an answer is about the VAPID key, so that another
+// key may do better.
+func keyRefusal(e *translate.Error) bool {
+	if e.Code == translate.CodeVAPIDKeyMismatch {
+		return true
+	}
+	return e.Code == translate.CodeCredentialsRejected && e.Upstream != nil && (e.Upstream.Status == 401 || e.Upstream.Status == 403)
+}
+
+func finish(e *translate.Error, attempts int) *translate.Error {
+	if attempts > 1 {
+		e.Message += fmt.Sprintf(" (after %d attempts)", attempts)
+	}
+	return e
+}
+
+func encryptError(err error) *translate.Error {
+	if errors.Is(err, ErrPayloadTooLarge) {
+		e := translate.NewError(translate.CodePayloadTooLarge, "the Web Push payload does not fit one encrypted 4096-byte message", "keep the plaintext at 3993 bytes or less (less with padding)")
+		e.Platform = translate.PlatformWebPush
+		return e
+	}
+	return translate.InvalidRecipient("to.webpush.keys", "cannot encrypt for this subscription: %v", err)
+}
+
+// slot takes one in-flight slot for host, waiting inside ctx.
+func (s *Sender) slot(ctx context.Context, host string) (func(), error) {
+	s.mu.Lock()
+	ch := s.hosts[host]
+	if ch == nil {
+		ch = make(chan struct{}, s.opts.MaxPerHost)
+		s.hosts[host] = ch
+	}
+	s.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// deliver sends the body with one Authorization header, retrying what may
+// be retried. It returns the status of the last answer.
+func (s *Sender) deliver(ctx context.Context, u *url.URL, d Delivery, body []byte, auth string, attempts *int) (int, *translate.Error) {
+	service := translate.WebPushService(u.Host)
+	for try := 1; ; try++ {
+		*attempts++
+		status, e := s.post(ctx, u, d.Message, body, auth, service)
+		if e == nil {
+			return status, nil
+		}
+		if !e.Retryable || try >= s.opts.MaxAttempts {
+			return status, e
+		}
+		wait := backoff(try, e.RetryAfter)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return status, e
+		}
+		s.opts.Logger.Debug("web push retry", "status", status, "wait", wait, "endpoint", translate.FingerprintString(d.Subscription.Endpoint))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return status, e
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is exponential with jitter from 100 ms, capped at 5 s, or the
+// server's Retry-After.
+func backoff(attempt, retryAfter int) time.Duration {
+	if retryAfter > 0 {
+		return time.Duration(retryAfter) * time.Second
+	}
+	ceil := 100 * time.Millisecond << min(attempt-1, 6)
+	ceil = min(ceil, 5*time.Second)
+	return ceil/2 + rand.N(ceil/2+1)
+}
+
+// Headers returns the RFC 8030/8291 request headers for a message, in a
+// fixed order (Authorization is added per key).
+func Headers(m *translate.WebPushMessage, bodyLen int) [][2]string {
+	h := [][2]string{
+		{"TTL", strconv.FormatInt(m.TTL, 10)},
+		{"Content-Encoding", "aes128gcm"},
+		{"Content-Type", "application/octet-stream"},
+		{"Content-Length", strconv.Itoa(bodyLen)},
+	}
+	if m.Urgency != "" {
+		h = append(h, [2]string{"Urgency", m.Urgency})
+	}
+	if m.Topic != "" {
+		h = append(h, [2]string{"Topic", m.Topic})
+	}
+	return h
+}
+
+// post makes one attempt.
+func (s *Sender) post(ctx context.Context, u *url.URL, m *translate.WebPushMessage, body []byte, auth, service string) (int, *translate.Error) {
+	release, err := s.slot(ctx, u.Host)
+	if err != nil {
+		return 0, s.transportError(ctx, err)
+	}
+	defer release()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return 0, translate.InvalidRecipient("to.webpush.endpoint", "cannot make a request to this endpoint")
+	}
+	for _, kv := range Headers(m, len(body)) {
+		if kv[0] != "Content-Length" {
+			req.Header.Set(kv[0], kv[1])
+		}
+	}
+	req.Header.Set("Authorization", auth)
+	start := time.Now()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if s.opts.OnAttempt != nil {
+			s.opts.OnAttempt(time.Since(start), 0)
+		}
+		return 0, s.transportError(ctx, err)
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
+	_ = resp.Body.Close()
+	if s.opts.OnAttempt != nil {
+		s.opts.OnAttempt(time.Since(start), resp.StatusCode)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp.StatusCode, nil
+	}
+	return resp.StatusCode, translate.FromWebPush(translate.WebPushReply{
+		Status: resp.StatusCode, Header: resp.Header, Body: data, Service: service,
+	}, s.opts.Now())
+}
+
+// transportError normalises a failure without an answer. A failure before
+// a connection existed is retried; one after the request was sent is not
+// (the push service may have accepted it).
+func (s *Sender) transportError(ctx context.Context, err error) *translate.Error {
+	var fe *ForbiddenError
+	var e *translate.Error
+	switch {
+	case errors.As(err, &fe):
+		return forbidden(fe)
+	case ctx.Err() != nil:
+		e = translate.NewError(translate.CodeUpstreamTimeout, "the push service did not answer within the deadline", "raise X-Request-Timeout or request_timeout if the push service is slow from here")
+	default:
+		var op *net.OpError
+		var dns *net.DNSError
+		dial := (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns)
+		e = translate.NewError(translate.CodeUpstreamUnavailable, "the connection to the push service failed: "+scrub(err.Error()), "check network access to the push service and upstream.ca_file")
+		if !dial {
+			e.Retryable = false
+			e.Hint = "the connection failed after the request may have been sent, so it may have been delivered; the caller decides whether to send it again"
+		}
+	}
+	e.Platform = translate.PlatformWebPush
+	return e
+}
+
+// scrub removes the endpoint URL (whose path is the subscription's secret)
+// from a transport error message.
+func scrub(msg string) string {
+	for {
+		i := strings.Index(msg, "https://")
+		if i < 0 {
+			return msg
+		}
+		j := i + len("https://")
+		for j < len(msg) && msg[j] != '/' && msg[j] != '"' && msg[j] != ' ' {
+			j++
+		}
+		k := j
+		for k < len(msg) && msg[k] != '"' && msg[k] != ' ' {
+			k++
+		}
+		msg = msg[:i] + "<endpoint " + msg[i+len("https://"):j] + ">" + msg[k:]
+	}
+}
+
+// Preview builds what Send would send, for dry runs: the endpoint's origin
+// only (its path identifies the subscriber: the header ":endpoint" shows a
+// fingerprint instead), the headers with the VAPID JWT decoded into
+// token_header and token_claims, the plaintext, and the encrypted size.
+func (s *Sender) Preview(d Delivery) (*translate.DryRunRequest, *translate.Error) {
+	if e := s.checkDelivery(d); e != nil {
+		return nil, e
+	}
+	u, fe := s.guard.check(d.Subscription.Endpoint)
+	if fe != nil {
+		return nil, forbidden(fe)
+	}
+	body, err := Encrypt(d.Message.Plaintext, d.Subscription.P256DH, d.Subscription.Auth, EncryptOptions{PadToBuckets: s.opts.PadToBuckets})
+	if err != nil {
+		return nil, encryptError(err)
+	}
+	key := firstUsable(s.keyOrder(d))
+	auth, err := key.Signer.Authorization(d.Subscription.Endpoint)
+	if err != nil {
+		return nil, translate.NewError(translate.CodeCredentialsMissing, "cannot sign a VAPID JWT with key "+key.Name, err.Error())
+	}
+	tok, k, err := creds.ParseVAPIDAuthorization(auth)
+	if err != nil {
+		return nil, translate.NewError(translate.CodeCredentialsMissing, "cannot read the VAPID header", err.Error())
+	}
+	th, tc, err := creds.DecodeToken(tok)
+	if err != nil {
+		return nil, translate.NewError(translate.CodeCredentialsMissing, "cannot decode the VAPID JWT", err.Error())
+	}
+	headers := map[string]string{
+		"Authorization": "vapid t=<JWT of key " + key.Name + ": see token_header and token_claims>, k=" + k,
+		":endpoint":     "path hidden; endpoint fingerprint " + translate.FingerprintString(d.Subscription.Endpoint),
+	}
+	for _, kv := range Headers(d.Message, len(body)) {
+		headers[kv[0]] = kv[1]
+	}
+	payload := json.RawMessage(d.Message.Plaintext)
+	if !json.Valid(payload) {
+		payload, _ = json.Marshal(string(d.Message.Plaintext))
+	}
+	return &translate.DryRunRequest{
+		Method: http.MethodPost, URL: u.Scheme + "://" + u.Host + "/…",
+		Headers: headers, TokenHeader: th, TokenClaims: tc,
+		Payload: payload, PayloadSize: len(body),
+	}, nil
+}
