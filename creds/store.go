@@ -25,10 +25,18 @@ type APNsSpec struct {
 	Environment string // production | development | auto
 }
 
+// VAPIDSpec is one configured VAPID key file.
+type VAPIDSpec struct {
+	Name string
+	File string
+}
+
 // Spec is the set of credential files a Store loads.
 type Spec struct {
 	APNs          []APNsSpec
-	AuthTokenFile string // "" → no bearer token required
+	VAPID         []VAPIDSpec // first = primary
+	VAPIDSubject  string      // mailto: or https: (checked by ValidateSubject)
+	AuthTokenFile string      // "" → no bearer token required
 }
 
 // State of a credential in a snapshot.
@@ -55,12 +63,38 @@ type APNsCredential struct {
 // Usable reports whether the credential can sign.
 func (c *APNsCredential) Usable() bool { return c != nil && c.Key != nil }
 
+// VAPIDCredential is one VAPID key in a snapshot; immutable once published.
+type VAPIDCredential struct {
+	Spec        VAPIDSpec
+	Key         *VAPIDKey
+	Signer      *VAPIDSigner // nil when Key is nil
+	Fingerprint string
+	LoadedAt    time.Time
+	State       string
+	LastError   string
+	LastErrorAt time.Time
+}
+
+// Usable reports whether the key can sign.
+func (c *VAPIDCredential) Usable() bool { return c != nil && c.Key != nil && c.Signer != nil }
+
 // Snapshot is an immutable view of all credentials.
 type Snapshot struct {
-	APNs      []*APNsCredential // configuration order
-	AuthToken []byte            // trimmed; nil when not required
-	AuthError string            // load error of the auth token file
+	APNs      []*APNsCredential  // configuration order
+	VAPID     []*VAPIDCredential // configuration order: first = primary
+	AuthToken []byte             // trimmed; nil when not required
+	AuthError string             // load error of the auth token file
 	Generated time.Time
+}
+
+// VAPIDByName returns the VAPID key with this name.
+func (s *Snapshot) VAPIDByName(name string) *VAPIDCredential {
+	for _, c := range s.VAPID {
+		if c.Spec.Name == name {
+			return c
+		}
+	}
+	return nil
 }
 
 // APNsByName returns the credential with this name.
@@ -113,6 +147,7 @@ type Store struct {
 
 	mu      sync.Mutex // serialises reloads and spec changes
 	sources map[string]*TokenSource
+	signers map[string]*VAPIDSigner // by key fingerprint and subject: JWT caches survive reloads
 	cur     atomic.Pointer[Snapshot]
 }
 
@@ -125,7 +160,7 @@ func NewStore(spec Spec, opts Options) *Store {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{spec: spec, opts: opts, sources: map[string]*TokenSource{}}
+	s := &Store{spec: spec, opts: opts, sources: map[string]*TokenSource{}, signers: map[string]*VAPIDSigner{}}
 	s.Reload()
 	return s
 }
@@ -158,6 +193,9 @@ func (s *Store) Paths() []string {
 	var out []string
 	for _, a := range s.spec.APNs {
 		out = append(out, a.KeyFile)
+	}
+	for _, v := range s.spec.VAPID {
+		out = append(out, v.File)
 	}
 	if s.spec.AuthTokenFile != "" {
 		out = append(out, s.spec.AuthTokenFile)
@@ -192,6 +230,24 @@ func (s *Store) Reload() bool {
 				"key_id", c.Spec.KeyID, "team_id", c.Spec.TeamID, "fingerprint", c.Fingerprint)
 		}
 		next.APNs = append(next.APNs, c)
+	}
+	for _, spec := range s.spec.VAPID {
+		var old *VAPIDCredential
+		if prev != nil {
+			old = prev.VAPIDByName(spec.Name)
+		}
+		c, err := s.loadVAPID(spec, old, now)
+		if err != nil {
+			failed = true
+			if old == nil || old.LastError != c.LastError {
+				s.opts.Logger.Error("VAPID key failed to load; keeping the last good key",
+					"key", spec.Name, "file", spec.File, "error", c.LastError, "state", c.State)
+			}
+		} else if old == nil || old.Fingerprint != c.Fingerprint || old.State != StateOK || old.Signer != c.Signer {
+			changed = true
+			s.opts.Logger.Info("VAPID key loaded", "key", spec.Name, "file", spec.File, "fingerprint", c.Fingerprint)
+		}
+		next.VAPID = append(next.VAPID, c)
 	}
 	if s.spec.AuthTokenFile != "" {
 		tok, err := readAuthToken(s.spec.AuthTokenFile)
@@ -229,7 +285,62 @@ func (s *Store) Reload() bool {
 }
 
 func sameNames(a, b *Snapshot) bool {
+	if len(a.VAPID) != len(b.VAPID) {
+		return false
+	}
+	for i := range a.VAPID {
+		if a.VAPID[i].Spec != b.VAPID[i].Spec || a.VAPID[i].State != b.VAPID[i].State || a.VAPID[i].Fingerprint != b.VAPID[i].Fingerprint {
+			return false
+		}
+	}
 	return slices.Equal(a.Names(), b.Names())
+}
+
+// loadVAPID reads one VAPID key; on failure it keeps the old key, if any.
+// The signer (and its JWT cache) is kept while the key and the subject
+// stay the same.
+func (s *Store) loadVAPID(spec VAPIDSpec, old *VAPIDCredential, now time.Time) (*VAPIDCredential, error) {
+	key, err := LoadVAPIDKey(spec.File)
+	if err == nil && s.spec.VAPIDSubject != "" {
+		if serr := ValidateSubject(s.spec.VAPIDSubject); serr != nil {
+			err = fmt.Errorf("webpush.subject: %w", serr)
+		}
+	}
+	if err != nil {
+		c := &VAPIDCredential{Spec: spec, State: StateMissing, LastError: err.Error(), LastErrorAt: now}
+		if old.Usable() {
+			c.Key, c.Signer, c.Fingerprint, c.LoadedAt, c.State = old.Key, old.Signer, old.Fingerprint, old.LoadedAt, StateDegraded
+		}
+		return c, err
+	}
+	sk := key.Fingerprint + "|" + s.spec.VAPIDSubject
+	signer := s.signers[sk]
+	if signer == nil {
+		var onSign func()
+		if s.opts.OnSign != nil {
+			onSign = func() { s.opts.OnSign("vapid") }
+		}
+		signer = NewVAPIDSigner(key, s.spec.VAPIDSubject, s.opts.Now, onSign)
+		s.signers[sk] = signer
+	}
+	loadedAt := now
+	if old.Usable() && old.Fingerprint == key.Fingerprint {
+		loadedAt = old.LoadedAt
+	}
+	return &VAPIDCredential{Spec: spec, Key: signer.Key(), Signer: signer, Fingerprint: key.Fingerprint, LoadedAt: loadedAt, State: StateOK}, nil
+}
+
+// LoadVAPIDKey reads and validates one VAPID key file.
+func LoadVAPIDKey(path string) (*VAPIDKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading VAPID key file: %w", err)
+	}
+	k, err := ParseVAPIDKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("VAPID key file %s: %w", path, err)
+	}
+	return k, nil
 }
 
 func equalStates(a, b *Snapshot) bool {

@@ -49,14 +49,17 @@ type APNsConfig struct {
 	Environment string   `yaml:"environment"`
 }
 
-// WebPushConfig is the Web Push section (the sender comes with the Web Push
-// issue; the section is parsed and checked already so configs stay valid).
+// WebPushConfig is the Web Push section: VAPID keys (first = primary),
+// subject, default TTL and the endpoint guard's allowances.
 type WebPushConfig struct {
 	Subject              string           `yaml:"subject"`
 	Keys                 []VAPIDKeyConfig `yaml:"keys"`
-	DefaultTTL           int64            `yaml:"default_ttl"`
+	DefaultTTL           *int64           `yaml:"default_ttl"` // nil → 2419200 (28 days)
 	AllowEndpoints       []string         `yaml:"allow_endpoints"`
 	AllowPrivateNetworks bool             `yaml:"allow_private_networks"`
+	// PadToBuckets pads every encrypted message to a fixed size bucket so
+	// its length says less about its content (costs bytes).
+	PadToBuckets bool `yaml:"pad_to_buckets"`
 }
 
 // VAPIDKeyConfig names one VAPID key file.
@@ -274,9 +277,36 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if c.WebPush != nil {
-		if c.WebPush.Subject != "" && !strings.HasPrefix(c.WebPush.Subject, "mailto:") && !strings.HasPrefix(c.WebPush.Subject, "https:") {
-			bad("webpush.subject: must start with mailto: or https:")
+	if w := c.WebPush; w != nil {
+		if err := creds.ValidateSubject(w.Subject); err != nil {
+			bad("webpush.subject: %v", err)
+		}
+		if len(w.Keys) == 0 {
+			bad("webpush.keys: at least one VAPID key is required (pushproxy vapid-keys makes one)")
+		}
+		seen := map[string]bool{}
+		for i, k := range w.Keys {
+			if k.Name == "" {
+				bad("webpush.keys[%d].name: is required (subscriptions name the key they were made with)", i)
+			}
+			if seen[k.Name] {
+				bad("webpush.keys[%d].name: %q is used twice", i, k.Name)
+			}
+			seen[k.Name] = true
+			if k.File == "" {
+				bad("webpush.keys[%d].file: is required", i)
+			}
+		}
+		if w.DefaultTTL == nil {
+			d := int64(2419200)
+			w.DefaultTTL = &d
+		} else if *w.DefaultTTL < 0 {
+			bad("webpush.default_ttl: must be 0 or more seconds")
+		}
+		for i, h := range w.AllowEndpoints {
+			if h == "" || strings.ContainsAny(h, "/:@ ") {
+				bad("webpush.allow_endpoints[%d]: %q is not a host name (exact, or *.suffix)", i, h)
+			}
 		}
 	}
 	for _, u := range []struct{ name, v string }{
@@ -307,6 +337,12 @@ func (c *Config) CredSpec() creds.Spec {
 			Name: a.Name, KeyFile: a.KeyFile, KeyID: a.KeyID, TeamID: a.TeamID,
 			Topics: a.Topics, Environment: a.Environment,
 		})
+	}
+	if w := c.WebPush; w != nil {
+		for _, k := range w.Keys {
+			s.VAPID = append(s.VAPID, creds.VAPIDSpec{Name: k.Name, File: k.File})
+		}
+		s.VAPIDSubject = w.Subject
 	}
 	s.AuthTokenFile = c.AuthTokenFile
 	return s

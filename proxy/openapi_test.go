@@ -27,7 +27,9 @@ import (
 	valerrors "github.com/pb33f/libopenapi-validator/errors"
 	"gopkg.in/yaml.v3"
 
+	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/internal/fakeapns"
+	"github.com/pushproxy/pushproxy/internal/fakepush"
 	"github.com/pushproxy/pushproxy/proxy"
 	"github.com/pushproxy/pushproxy/translate"
 )
@@ -371,8 +373,8 @@ func TestOpenAPIConformance(t *testing.T) {
 	noCred["to"].(map[string]any)["apns"].(map[string]any)["credential"] = "nope"
 	expectAnswer(t, "unknown credential", post("/v1/notifications", noCred), 400, "invalid_request")
 
-	// A Web Push recipient: until Web Push lands, credentials_missing; after,
-	// whatever it answers for an endpoint that is not a push service.
+	// A Web Push recipient, with no webpush section configured (see
+	// TestOpenAPIWebPush for the configured case).
 	wp := map[string]any{"to": map[string]any{"webpush": map[string]any{"endpoint": "http://127.0.0.1:1/push",
 		"keys": map[string]any{"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM", "auth": "tBHItJI5svbpez7KI4CCXg"}}},
 		"title": "x", "webpush": map[string]any{"urgency": "high", "topic": "t1"}}
@@ -451,7 +453,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	if a := get("/metrics"); a.Status != 200 || !strings.Contains(string(a.Raw), `pushproxy_notifications_total{code="ok",platform="apns"}`) {
 		t.Errorf("metrics: %d %.300s", a.Status, a.Raw)
 	}
-	// The VAPID key route: an error object until Web Push is configured.
+	// The VAPID key route: an error object while Web Push is not configured.
 	get("/v1/webpush/vapid-public-key")
 
 	// The degraded state: the key file goes bad, the last good key stays.
@@ -571,5 +573,121 @@ func TestOpenAPIDetectsDrift(t *testing.T) {
 	req, _ := http.NewRequest("POST", h.url+"/v1/notifications", nil)
 	if errs := openAPIValidateResponse(t, req, 418, ok.Header, ok.Raw); len(errs) == 0 {
 		t.Error("an undocumented status validates")
+	}
+}
+
+// TestOpenAPIWebPush: the Web Push answers (delivery, dry run, errors, the
+// VAPID key route, readiness with VAPID keys) validate too.
+func TestOpenAPIWebPush(t *testing.T) {
+	push, err := fakepush.New(fakepush.Options{Style: fakepush.StyleMozilla})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = push.Close() })
+	dir := t.TempDir()
+	var keys []*creds.VAPIDKey
+	var cfgKeys []proxy.VAPIDKeyConfig
+	for i, name := range []string{"current", "previous"} {
+		data, err := creds.GenerateVAPIDKeyJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := creds.ParseVAPIDKey(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, fmt.Sprintf("vapid-%d.json", i))
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+		cfgKeys = append(cfgKeys, proxy.VAPIDKeyConfig{Name: name, File: path})
+	}
+	h := newHarness(t, harnessOpts{mutate: func(c *proxy.Config) {
+		f, err := os.OpenFile(c.Upstream.CAFile, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(push.CAPEM()); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		c.WebPush = &proxy.WebPushConfig{Subject: "mailto:ops@example.com", Keys: cfgKeys,
+			AllowEndpoints: []string{"127.0.0.1"}, AllowPrivateNetworks: true}
+	}})
+	for _, k := range keys {
+		h.addSecret(k.Private.D.Text(16))
+	}
+	subscribe := func(vapidKey string) (*fakepush.Subscription, map[string]any) {
+		t.Helper()
+		sub, err := push.Subscribe(fakepush.SubscribeOptions{VAPIDKey: vapidKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.addSecret(strings.TrimPrefix(sub.Endpoint, push.URL()), sub.Keys.Auth)
+		return sub, map[string]any{"endpoint": sub.Endpoint, "keys": map[string]any{"p256dh": sub.Keys.P256DH, "auth": sub.Keys.Auth}}
+	}
+	note := func(to map[string]any) map[string]any {
+		return map[string]any{"to": map[string]any{"webpush": to}, "title": "Order shipped", "body": "On its way",
+			"url": "https://shop.example/orders/1", "data": map[string]any{"order": "1234"}, "ttl": 600,
+			"priority": "high", "collapse_id": "order-1234"}
+	}
+	post := func(path string, body any) specAnswer {
+		t.Helper()
+		return openAPIDo(t, h, specCall{method: "POST", path: path, body: body})
+	}
+
+	a := openAPIDo(t, h, specCall{method: "GET", path: "/v1/webpush/vapid-public-key"})
+	if a.Status != 200 || a.Body["public_key"] != keys[0].PublicB64 {
+		t.Errorf("vapid-public-key: %d %s", a.Status, a.Raw)
+	}
+	a = openAPIDo(t, h, specCall{method: "GET", path: "/readyz"})
+	if wp, _ := a.Body["platforms"].(map[string]any)["webpush"].(map[string]any); a.Status != 200 || wp == nil || wp["status"] != "ok" {
+		t.Errorf("readyz: %d %s", a.Status, a.Raw)
+	}
+
+	_, to := subscribe(keys[0].PublicB64)
+	if a := post("/v1/notifications", note(to)); a.Status != 200 || a.Body["platform"] != "webpush" {
+		t.Errorf("delivered: %d %s", a.Status, a.Raw)
+	}
+	_, to = subscribe(keys[1].PublicB64)
+	to["vapid_key"] = "previous"
+	n := note(to)
+	n["webpush"] = map[string]any{"urgency": "low", "topic": "orders", "payload": "plain text"}
+	if a := post("/v1/notifications", n); a.Status != 200 || a.Body["credential"] != "previous" {
+		t.Errorf("delivered with the previous key: %d %s", a.Status, a.Raw)
+	}
+	_, to = subscribe(keys[0].PublicB64)
+	n = note(to)
+	n["dry_run"] = true
+	if a := post("/v1/notifications", n); a.Status != 200 || a.Body["request"] == nil {
+		t.Errorf("dry run: %d %s", a.Status, a.Raw)
+	}
+
+	gone, to := subscribe(keys[0].PublicB64)
+	push.Script(gone.ID, fakepush.Response{Status: 410})
+	expectAnswer(t, "unsubscribed", post("/v1/notifications", note(to)), 410, "recipient_gone")
+	other, err := creds.GenerateVAPIDKeyJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := creds.ParseVAPIDKey(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, to = subscribe(otherKey.PublicB64)
+	expectAnswer(t, "subscribed with another VAPID key", post("/v1/notifications", note(to)), 502, "vapid_key_mismatch")
+	_, to = subscribe(keys[0].PublicB64)
+	to["endpoint"] = "https://push.attacker.example/x"
+	expectAnswer(t, "endpoint not a push service", post("/v1/notifications", note(to)), 400, "destination_forbidden")
+	_, to = subscribe(keys[0].PublicB64)
+	to["keys"] = map[string]any{"p256dh": "AAAA", "auth": "AAAA"}
+	expectAnswer(t, "bad subscription keys", post("/v1/notifications", note(to)), 400, "invalid_recipient")
+
+	// A batch across both platforms.
+	_, to = subscribe(keys[0].PublicB64)
+	a = post("/v1/notifications/batch", map[string]any{"notifications": []any{note(to), alert(h.token())}})
+	if results, _ := a.Body["results"].([]any); a.Status != 200 || len(results) != 2 {
+		t.Errorf("batch: %d %s", a.Status, a.Raw)
 	}
 }

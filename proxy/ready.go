@@ -21,6 +21,8 @@ type readyCredential struct {
 	LoadedAt    *time.Time `json:"loaded_at,omitempty"`
 	LastError   string     `json:"last_error,omitempty"`
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	PublicKey   string     `json:"public_key,omitempty"` // VAPID: the public key (not a secret)
+	Primary     bool       `json:"primary,omitempty"`    // VAPID: the key new subscribers use
 }
 
 type readyPlatform struct {
@@ -54,8 +56,10 @@ func (s *Server) readiness() (int, readyBody) {
 	}
 	ap := apnsReadiness(snap)
 	body.Platforms["apns"] = ap
-	body.Platforms["webpush"] = readyPlatform{Status: "not_configured", Credentials: []readyCredential{}}
-	usable := ap.Status == "ok" || ap.Status == "degraded"
+	wp := webpushReadiness(snap, s.conf().WebPush != nil)
+	body.Platforms["webpush"] = wp
+	can := func(p readyPlatform) bool { return p.Status == "ok" || p.Status == "degraded" }
+	usable := can(ap) || can(wp)
 	switch {
 	case s.shuttingDown.Load():
 		body.Status = "shutting_down"
@@ -63,7 +67,8 @@ func (s *Server) readiness() (int, readyBody) {
 	case !usable:
 		body.Status = "unavailable"
 		return http.StatusServiceUnavailable, body
-	case ap.Status == "degraded" || snap.AuthError != "" || (body.Config != nil && (body.Config.LastError != "" || len(body.Config.RestartRequired) > 0)):
+	case ap.Status == "degraded" || wp.Status == "degraded" || (ap.Status == "unavailable" && wp.Status != "not_configured") ||
+		(wp.Status == "unavailable" && ap.Status != "not_configured") || snap.AuthError != "" || (body.Config != nil && (body.Config.LastError != "" || len(body.Config.RestartRequired) > 0)):
 		body.Status = "degraded"
 	default:
 		body.Status = "ready"

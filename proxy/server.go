@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/proxy/apns"
+	"github.com/pushproxy/pushproxy/proxy/webpush"
 	"github.com/pushproxy/pushproxy/translate"
 )
 
@@ -53,15 +55,16 @@ type Options struct {
 
 // Server is the local API.
 type Server struct {
-	cfg   atomic.Pointer[Config] // the configuration in force; replaced on reload
-	boot  *Config                // the configuration the process started with
-	opts  Options
-	log   *slog.Logger
-	now   func() time.Time
-	store *creds.Store
-	apns  *apns.Sender
-	m     *metrics
-	sem   chan struct{}
+	cfg     atomic.Pointer[Config] // the configuration in force; replaced on reload
+	boot    *Config                // the configuration the process started with
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	store   *creds.Store
+	apns    *apns.Sender
+	webpush *webpush.Sender
+	m       *metrics
+	sem     chan struct{}
 
 	shuttingDown atomic.Bool
 	handler      http.Handler
@@ -125,6 +128,15 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		},
 		OnGoAway: func(reason string) { s.m.goaways.WithLabelValues(boundedReason(reason)).Inc() },
 	})
+	wopts := webpush.Options{RootCAs: roots, Now: opts.Now, Logger: opts.Logger,
+		OnAttempt: func(d time.Duration, status int) {
+			s.m.upstream.WithLabelValues(translate.PlatformWebPush).Observe(d.Seconds())
+			s.m.retries.WithLabelValues(translate.PlatformWebPush, outcomeClass(status)).Inc()
+		}}
+	if w := cfg.WebPush; w != nil {
+		wopts.AllowEndpoints, wopts.AllowPrivateNetworks, wopts.PadToBuckets = w.AllowEndpoints, w.AllowPrivateNetworks, w.PadToBuckets
+	}
+	s.webpush = webpush.New(wopts)
 	s.handler = s.routes()
 	s.watcher = creds.NewWatcher(s.watchPaths(cfg), cfg.Reload.Debounce, cfg.Reload.PollInterval, s.Reload, opts.Logger)
 	return s, nil
@@ -243,6 +255,10 @@ func restartRequired(boot, next *Config) []string {
 	diff("upstream.apns_ping_interval", boot.Upstream.APNsPingInterval != next.Upstream.APNsPingInterval)
 	diff("upstream.apns_ping_timeout", boot.Upstream.APNsPingTimeout != next.Upstream.APNsPingTimeout)
 	diff("reload", boot.Reload != next.Reload)
+	bw, nw := boot.WebPush, next.WebPush
+	diff("webpush.allow_endpoints, webpush.allow_private_networks, webpush.pad_to_buckets",
+		(bw == nil) != (nw == nil) || (bw != nil && nw != nil && (!slices.Equal(bw.AllowEndpoints, nw.AllowEndpoints) ||
+			bw.AllowPrivateNetworks != nw.AllowPrivateNetworks || bw.PadToBuckets != nw.PadToBuckets)))
 	return out
 }
 
@@ -305,6 +321,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		stopBG()
 		wg.Wait()
 		s.apns.Close()
+		s.webpush.Close()
 	}()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -331,11 +348,12 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/notifications", s.authed(s.handleSend))
 	mux.HandleFunc("/v1/notifications/batch", s.authed(s.handleBatch))
+	mux.HandleFunc("/v1/webpush/vapid-public-key", s.authed(s.handleVAPIDPublicKey))
 	mux.HandleFunc("/healthz", s.handleHealth)
 	mux.HandleFunc("/readyz", s.handleReady)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		e := translate.NewError(translate.CodeInvalidRequest, "no route "+r.Method+" "+r.URL.Path, "the API is POST /v1/notifications, POST /v1/notifications/batch, GET /healthz, GET /readyz, GET /metrics")
+		e := translate.NewError(translate.CodeInvalidRequest, "no route "+r.Method+" "+r.URL.Path, "the API is POST /v1/notifications, POST /v1/notifications/batch, GET /v1/webpush/vapid-public-key, GET /healthz, GET /readyz, GET /metrics")
 		writeJSON(w, http.StatusNotFound, errorBody{e})
 	})
 	return mux
@@ -464,7 +482,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	n, e := translate.DecodeNotification(body)
 	if e != nil {
-		s.account("unknown", nil, nil, e)
+		s.account("unknown", nil, "", e)
 		writeError(w, e)
 		return
 	}
@@ -537,7 +555,7 @@ func (s *Server) batchEntry(ctx context.Context, i int, raw json.RawMessage) any
 		if e.Field != "" {
 			e.Field = fmt.Sprintf("notifications[%d].%s", i, e.Field)
 		}
-		s.account("unknown", nil, nil, e)
+		s.account("unknown", nil, "", e)
 		return errorBody{e}
 	}
 	res, e := s.send(ctx, n)
@@ -551,18 +569,22 @@ func (s *Server) batchEntry(ctx context.Context, i int, raw json.RawMessage) any
 func (s *Server) send(ctx context.Context, n *translate.Notification) (*translate.Result, *translate.Error) {
 	platform, e := n.Platform()
 	if e != nil {
-		s.account("unknown", n, nil, e)
+		s.account("unknown", n, "", e)
 		return nil, e
 	}
 	var (
 		res  *translate.Result
-		cred *creds.APNsCredential
+		cred string
 	)
 	switch platform {
 	case translate.PlatformAPNs:
-		res, cred, e = s.sendAPNs(ctx, n)
+		var c *creds.APNsCredential
+		res, c, e = s.sendAPNs(ctx, n)
+		if c != nil {
+			cred = c.Spec.Name
+		}
 	default:
-		e = translate.NewError(translate.CodeCredentialsMissing, "Web Push is not configured in this pushproxy", "add a webpush section with VAPID keys to the configuration")
+		res, cred, e = s.sendWebPush(ctx, n)
 	}
 	if e != nil {
 		e.Platform = platform
@@ -632,7 +654,7 @@ func (s *Server) sendAPNs(ctx context.Context, n *translate.Notification) (*tran
 
 // account counts a notification and logs a failure: code, upstream status
 // and reason, credential name, and only a fingerprint of the recipient.
-func (s *Server) account(platform string, n *translate.Notification, cred *creds.APNsCredential, e *translate.Error) {
+func (s *Server) account(platform string, n *translate.Notification, cred string, e *translate.Error) {
 	code := "ok"
 	if e != nil {
 		code = string(e.Code)
@@ -645,8 +667,8 @@ func (s *Server) account(platform string, n *translate.Notification, cred *creds
 	if e.Upstream != nil {
 		attrs = append(attrs, "upstream_status", e.Upstream.Status, "upstream_reason", e.Upstream.Reason)
 	}
-	if cred != nil {
-		attrs = append(attrs, "credential", cred.Spec.Name)
+	if cred != "" {
+		attrs = append(attrs, "credential", cred)
 	}
 	if n != nil {
 		if n.To.APNs != nil && n.To.APNs.Token != "" {

@@ -416,7 +416,7 @@ func checkAPNs(cfg *proxy.Config, index int, a proxy.APNsConfig, env checkEnv) c
 	switch {
 	case a.KeyFile == "":
 		c.add(checkError, "key_file", "key_file is not set", "set key_file to the path of the AuthKey_<KEYID>.p8 downloaded from the Apple developer account")
-	case strings.ContainsAny(filepath.Base(a.KeyFile), "*?["):
+	case strings.ContainsAny(filepath.Base(file), "*?["):
 		file = checkKeyGlob(&c, a.KeyFile)
 	}
 	if file != "" {
@@ -430,7 +430,7 @@ func checkAPNs(cfg *proxy.Config, index int, a proxy.APNsConfig, env checkEnv) c
 	keyID := a.KeyID
 	switch {
 	case a.KeyID != "" && fileID != "" && !strings.EqualFold(a.KeyID, fileID):
-		c.add(checkError, "key_id", fmt.Sprintf("key_id %s in the configuration does not match the file name %s (key %s)", a.KeyID, filepath.Base(a.KeyFile), fileID),
+		c.add(checkError, "key_id", fmt.Sprintf("key_id %s in the configuration does not match the file name %s (key %s)", a.KeyID, filepath.Base(file), fileID),
 			fmt.Sprintf("set key_id: %s (or remove key_id), unless the file was renamed: the Key ID is listed under Keys in the Apple developer account", strings.ToUpper(fileID)))
 	case a.KeyID != "":
 		if err := creds.ValidID("key_id", a.KeyID); err != nil {
@@ -445,7 +445,7 @@ func checkAPNs(cfg *proxy.Config, index int, a proxy.APNsConfig, env checkEnv) c
 		if err := creds.ValidID("key_id", fileID); err != nil {
 			c.add(checkError, "key_id", "the file name's "+err.Error(), fmt.Sprintf("rename the file AuthKey_%s.p8, or set key_id", strings.ToUpper(fileID)))
 		} else {
-			c.add(checkOK, "key_id", fileID+" (from the file name "+filepath.Base(a.KeyFile)+")", "")
+			c.add(checkOK, "key_id", fileID+" (from the file name "+filepath.Base(file)+")", "")
 		}
 	default:
 		c.add(checkError, "key_id", "no key ID: key_id is not set and the file name is not AuthKey_<KEYID>.p8",

@@ -398,6 +398,7 @@ func TestCheckKeyFilePattern(t *testing.T) {
 		t.Errorf("exit %d:\n%s", code, chkDump(rep))
 	}
 	expectFinding(t, rep, "key_file", checkOK, "matches AuthKey_"+chkKeyID+".p8", "")
+	expectFinding(t, rep, "key_id", checkOK, "from the file name AuthKey_"+chkKeyID+".p8", "")
 	chkWrite(t, filepath.Join(filepath.Dir(keyPath), "AuthKey_ZZZ999ZZZZ.p8"), chkPKCS8(t, chkP256(t)), 0o600)
 	rep, code = chkJSON(t, cfg)
 	if code != 1 {
