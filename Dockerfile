@@ -13,6 +13,8 @@ COPY --from=build /out/pushproxy /usr/local/bin/pushproxy
 USER 65532:65532
 EXPOSE 8570
 # No shell in the image: the health check is a subcommand of the binary.
-HEALTHCHECK --interval=10s --timeout=3s CMD ["/usr/local/bin/pushproxy", "healthcheck", "--config", "/etc/pushproxy/config.yaml"]
+# --url rather than --config: a broken config update must not fail the check
+# of a process still serving with its last good configuration.
+HEALTHCHECK --interval=10s --timeout=3s CMD ["/usr/local/bin/pushproxy", "healthcheck", "--url", "http://127.0.0.1:8570"]
 ENTRYPOINT ["/usr/local/bin/pushproxy"]
 CMD ["serve", "--config", "/etc/pushproxy/config.yaml"]

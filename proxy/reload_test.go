@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pushproxy/pushproxy/creds"
+	"github.com/pushproxy/pushproxy/internal/fakepush"
 	"github.com/pushproxy/pushproxy/proxy"
 )
 
@@ -246,27 +247,67 @@ func TestReloadBadFiles(t *testing.T) {
 	}
 }
 
-// TestRotationUnderLoad: notifications flow without a pause while the key
-// is rotated 20 times Kubernetes-style; none fails, every notification sent
-// after a swap (plus the debounce) is signed with the new key, and no token
-// is re-signed for a reload that did not change the key.
+// TestRotationUnderLoad: notifications to the fake APNs and to the fake
+// push service flow without a pause while both keys are rotated 20 times
+// Kubernetes-style (one Secret volume each); none fails, every notification
+// sent after a swap (plus the debounce) is signed with the new key, and no
+// token is re-signed for a reload that did not change a key.
 func TestRotationUnderLoad(t *testing.T) {
-	vol := newK8sVolume(t)
+	apnsVol, vapidVol := newK8sVolume(t), newK8sVolume(t)
+	push, err := fakepush.New(fakepush.Options{Style: fakepush.StyleMozilla})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer push.Close()
+	vapidKey := func() ([]byte, *creds.VAPIDKey) {
+		data, err := creds.GenerateVAPIDKeyJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := creds.ParseVAPIDKey(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data, k
+	}
+	v0data, v0 := vapidKey()
 	h := newHarness(t, harnessOpts{noKeyFile: true, mutate: func(c *proxy.Config) {
-		c.APNs[0].KeyFile = filepath.Join(vol.dir, "AuthKey_*.p8")
+		c.APNs[0].KeyFile = filepath.Join(apnsVol.dir, "AuthKey_*.p8")
+		appendCA(t, c.Upstream.CAFile, push.CAPEM())
+		c.WebPush = &proxy.WebPushConfig{Subject: "mailto:ops@example.com", AllowEndpoints: []string{"127.0.0.1"}, AllowPrivateNetworks: true,
+			Keys: []proxy.VAPIDKeyConfig{{Name: "current", File: filepath.Join(vapidVol.dir, "current.json")},
+				{Name: "previous", File: filepath.Join(vapidVol.dir, "previous.json")}}}
 	}})
-	vol.write(map[string][]byte{"AuthKey_" + keyID + ".p8": pemOf(t, h.key)})
-	h.addSecret(h.key.D.Text(16))
+	h.addSecret(h.key.D.Text(16), v0.Private.D.Text(16))
+	apnsVol.write(map[string][]byte{"AuthKey_" + keyID + ".p8": pemOf(t, h.key)})
+	vapidVol.write(map[string][]byte{"current.json": v0data, "previous.json": v0data})
 	h.waitFingerprint(creds.PublicFingerprint(&h.key.PublicKey))
+	waitFor(t, "the VAPID keys", func() bool { return h.get("/v1/webpush/vapid-public-key").Body["public_key"] == v0.PublicB64 })
+
+	// The web subscription the load goes to: made with the primary key of
+	// the moment; the app resubscribes after each rotation.
+	subscribe := func(k *creds.VAPIDKey) map[string]any {
+		sub, err := push.Subscribe(fakepush.SubscribeOptions{VAPIDKey: k.PublicB64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[string]any{"endpoint": sub.Endpoint, "keys": map[string]any{"p256dh": sub.Keys.P256DH, "auth": sub.Keys.Auth}}
+	}
+	var target atomic.Pointer[map[string]any]
+	first := subscribe(v0)
+	target.Store(&first)
 
 	var stop atomic.Bool
-	var failures atomic.Int64
-	var sent atomic.Int64
+	var failures, sent atomic.Int64
 	var wg sync.WaitGroup
-	for range 4 {
+	for i := range 2 {
 		wg.Go(func() {
 			for !stop.Load() {
-				if a := h.post("/v1/notifications", alert(h.token())); a.Status != 200 {
+				n := alert(h.token())
+				if i%2 == 1 {
+					n = map[string]any{"to": map[string]any{"webpush": *target.Load()}, "title": "t"}
+				}
+				if a := h.post("/v1/notifications", n); a.Status != 200 {
 					failures.Add(1)
 					t.Errorf("failed during rotation: %d %s", a.Status, a.Raw)
 				}
@@ -280,24 +321,33 @@ func TestRotationUnderLoad(t *testing.T) {
 		slack = 600 * time.Millisecond
 	}
 	type swap struct {
-		kid string
-		at  time.Time
+		kid, vapid string
+		at         time.Time
 	}
 	var swaps []swap
+	prevData := v0data
 	for i := range 20 {
 		time.Sleep(debounce + slack + 100*time.Millisecond)
 		k := genKey(t)
-		h.addSecret(k.D.Text(16))
+		vdata, vk := vapidKey()
+		h.addSecret(k.D.Text(16), vk.Private.D.Text(16))
 		kid := fmt.Sprintf("ROT%07d", i)
 		h.fake.AddKey(teamID, kid, &k.PublicKey, bundle) // Apple accepts both keys during a rotation
-		swaps = append(swaps, swap{kid, time.Now()})
-		vol.write(map[string][]byte{"AuthKey_" + kid + ".p8": pemOf(t, k)})
+		next := subscribe(vk)
+		swaps = append(swaps, swap{kid, vk.PublicB64, time.Now()})
+		apnsVol.write(map[string][]byte{"AuthKey_" + kid + ".p8": pemOf(t, k)})
+		vapidVol.write(map[string][]byte{"current.json": vdata, "previous.json": prevData})
+		prevData = vdata
+		// Until the app resubscribes, its subscription (made with the
+		// previous key) is delivered via the previous key.
+		time.Sleep(debounce + slack)
+		target.Store(&next)
 	}
 	time.Sleep(debounce + slack + 100*time.Millisecond)
 	// Reloads that change nothing: SIGHUP-style triggers and a touched directory.
 	for range 3 {
 		h.srv.TriggerReload("test")
-		_ = os.WriteFile(filepath.Join(vol.dir, "unrelated"), []byte("x"), 0o600)
+		_ = os.WriteFile(filepath.Join(apnsVol.dir, "unrelated"), []byte("x"), 0o600)
 		time.Sleep(debounce + 50*time.Millisecond)
 	}
 	stop.Store(true)
@@ -305,29 +355,45 @@ func TestRotationUnderLoad(t *testing.T) {
 	if failures.Load() > 0 {
 		t.Fatalf("%d of %d notifications failed", failures.Load(), sent.Load())
 	}
+	inForce := func(at time.Time) (swap, bool) {
+		for i := len(swaps) - 1; i >= 0; i-- {
+			if at.After(swaps[i].at) {
+				return swaps[i], at.After(swaps[i].at.Add(debounce + slack))
+			}
+		}
+		return swap{}, false
+	}
 	checked := 0
 	for _, r := range h.fake.Requests() {
-		// The swap in force when this request arrived, if it arrived after
-		// that swap's debounce and slack.
-		for i := len(swaps) - 1; i >= 0; i-- {
-			if r.Received.After(swaps[i].at) {
-				if r.Received.After(swaps[i].at.Add(debounce + slack)) {
-					checked++
-					if r.KeyID != swaps[i].kid {
-						t.Errorf("request at +%v after swap %d signed with %s, want %s", r.Received.Sub(swaps[i].at), i, r.KeyID, swaps[i].kid)
-					}
-				}
-				break
+		if sw, settled := inForce(r.Received); settled {
+			checked++
+			if r.KeyID != sw.kid {
+				t.Errorf("APNs request at +%v after a swap signed with %s, want %s", r.Received.Sub(sw.at), r.KeyID, sw.kid)
 			}
 		}
 	}
-	if checked < 20 {
-		t.Errorf("only %d requests checked", checked)
+	webChecked := 0
+	for _, r := range push.Requests() {
+		if sw, settled := inForce(r.Received); settled {
+			webChecked++
+			// Every notification is first signed with the new primary key; an
+			// old key only signs a retry for a subscription made with it
+			// (and then it matches).
+			if r.VAPIDKey != sw.vapid && !r.KeyMatches {
+				t.Errorf("Web Push request at +%v after a swap signed with an old key that the subscription does not have", r.Received.Sub(sw.at))
+			}
+		}
+	}
+	if checked < 20 || webChecked < 20 {
+		t.Errorf("only %d APNs and %d Web Push requests checked", checked, webChecked)
 	}
 	if got := metricValue(t, h, `pushproxy_tokens_signed_total{kind="apns"}`); got != 21 {
 		t.Errorf("%v provider tokens signed for 21 keys", got)
 	}
-	t.Logf("%d notifications during 20 rotations, %d checked against the key in force", sent.Load(), checked)
+	if got := metricValue(t, h, `pushproxy_tokens_signed_total{kind="vapid"}`); got != 21 {
+		t.Errorf("%v VAPID JWTs signed for 21 keys and one audience", got)
+	}
+	t.Logf("%d notifications during 20 rotations; %d APNs and %d Web Push requests checked against the key in force", sent.Load(), checked, webChecked)
 }
 
 // TestConfigReload: topics, credentials and limits change by editing the
