@@ -52,7 +52,7 @@ func (b *syncBuffer) String() string {
 // harness is a real pushproxy server on loopback in front of a real fake
 // APNs (TLS + HTTP/2) on loopback.
 type harness struct {
-	t          *testing.T
+	t          testing.TB
 	fake       *fakeapns.Server
 	srv        *proxy.Server
 	url        string
@@ -96,7 +96,7 @@ type harnessOpts struct {
 	mutate     func(*proxy.Config)
 }
 
-func newHarness(t *testing.T, o harnessOpts) *harness {
+func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	h := &harness{t: t, logs: &syncBuffer{}, dir: t.TempDir()}
 	fake, err := fakeapns.New(o.fakeOpts)
