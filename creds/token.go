@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -71,6 +72,10 @@ type TokenSource struct {
 	now           func() time.Time
 	onSign        func()
 
+	// fast is the bucket token while no forced token is in use: read
+	// without the lock by every request.
+	fast atomic.Pointer[fastToken]
+
 	mu         sync.Mutex
 	bucketIAT  int64
 	bucketTok  string
@@ -102,16 +107,28 @@ func (ts *TokenSource) Token() (string, error) {
 	return ts.currentLocked(ts.now())
 }
 
+type fastToken struct {
+	tok, auth string
+	until     int64 // unix seconds: the bucket's end
+}
+
 // TokenAndHeader returns the token to use now and its authorization header
 // value ("bearer <token>"), cached with the token.
 func (ts *TokenSource) TokenAndHeader() (token, header string, err error) {
+	now := ts.now()
+	if f := ts.fast.Load(); f != nil && now.Unix() < f.until {
+		return f.tok, f.auth, nil
+	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	tok, err := ts.currentLocked(ts.now())
+	tok, err := ts.currentLocked(now)
 	if err != nil {
 		return "", "", err
 	}
 	if tok == ts.bucketTok {
+		if ts.forcedTok == "" {
+			ts.fast.Store(&fastToken{tok: tok, auth: ts.bucketAuth, until: ts.bucketIAT + int64(TokenBucket/time.Second)})
+		}
 		return tok, ts.bucketAuth, nil
 	}
 	return tok, "bearer " + tok, nil
@@ -174,6 +191,7 @@ func (ts *TokenSource) Refresh(rejected string) (string, error) {
 		return "", err
 	}
 	ts.forcedTok, ts.forcedIAT, ts.lastForced = tok, now.Unix(), now
+	ts.fast.Store(nil)
 	return tok, nil
 }
 

@@ -39,7 +39,7 @@ type pool struct {
 	cancel   context.CancelFunc
 	serial   *atomic.Uint64
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	conns   []*pconn
 	dialing *dialCall
 	changed chan struct{} // closed and replaced when a stream slot may have freed
@@ -89,16 +89,16 @@ func newPool(s *Sender, addr, host string, maxConns int) *pool {
 func (p *pool) get(ctx context.Context) (*pconn, error) {
 	// Fast path: a connection with a free stream, without the bookkeeping
 	// (ReserveNewRequest refuses closed, closing and full connections).
-	p.mu.Lock()
+	p.mu.RLock()
 	if !p.closed && p.gets.Add(1)%256 != 0 {
 		for _, c := range p.conns {
 			if c.cc.ReserveNewRequest() {
-				p.mu.Unlock()
+				p.mu.RUnlock()
 				return c, nil
 			}
 		}
 	}
-	p.mu.Unlock()
+	p.mu.RUnlock()
 	for {
 		p.mu.Lock()
 		if p.closed {

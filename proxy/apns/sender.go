@@ -77,8 +77,8 @@ type Options struct {
 type Sender struct {
 	opts Options
 
-	mu         sync.Mutex
-	pools      map[string]*pool
+	mu         sync.RWMutex
+	pools      map[poolKey]*pool
 	closed     bool
 	connSerial atomic.Uint64
 	ctx        context.Context // ends on Close: every pool's goroutines stop
@@ -123,7 +123,7 @@ func New(opts Options) *Sender {
 		opts.MaxResends = 100
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Sender{opts: opts, pools: map[string]*pool{}, ctx: ctx, cancel: cancel}
+	return &Sender{opts: opts, pools: map[poolKey]*pool{}, ctx: ctx, cancel: cancel}
 }
 
 // Close closes every connection.
@@ -152,8 +152,7 @@ func (s *Sender) Retain(active []*creds.APNsCredential) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, p := range s.pools {
-		cred := k[:strings.LastIndex(k, "/https://")+1]
-		if !keep[cred] {
+		if !keep[k.team+"/"+k.kid+"/"+k.fp+"/"] {
 			delete(s.pools, k)
 			p.retire(s.opts.Logger)
 		}
@@ -183,7 +182,16 @@ func (s *Sender) BaseURL(env string) string {
 // pool returns the connection pool of one team and key to one host: never
 // two teams or two keys on one connection (Apple: UnrelatedKeyIdInToken).
 func (s *Sender) pool(c *creds.APNsCredential, base string) (*pool, error) {
-	k := c.Spec.TeamID + "/" + c.Spec.KeyID + "/" + c.Fingerprint + "/" + base
+	k := poolKey{c.Spec.TeamID, c.Spec.KeyID, c.Fingerprint, base}
+	s.mu.RLock()
+	p, closed := s.pools[k], s.closed
+	s.mu.RUnlock()
+	if p != nil {
+		return p, nil
+	}
+	if closed {
+		return nil, errPoolClosed
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -200,10 +208,13 @@ func (s *Sender) pool(c *creds.APNsCredential, base string) (*pool, error) {
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "443")
 	}
-	p := newPool(s, addr, u.Hostname(), s.opts.MaxConnsPerPool)
+	p = newPool(s, addr, u.Hostname(), s.opts.MaxConnsPerPool)
 	s.pools[k] = p
 	return p, nil
 }
+
+// poolKey names a pool: one team, one key, one host.
+type poolKey struct{ team, kid, fp, base string }
 
 // Delivery is one notification to send.
 type Delivery struct {
