@@ -565,6 +565,12 @@ func (s *Server) batchEntry(ctx context.Context, i int, raw json.RawMessage) any
 	return res
 }
 
+// Send delivers one notification through the same path as POST
+// /v1/notifications (without the in-flight limit): for the send command.
+func (s *Server) Send(ctx context.Context, n *translate.Notification) (*translate.Result, *translate.Error) {
+	return s.send(ctx, n)
+}
+
 // send resolves the platform and credential and delivers one notification.
 func (s *Server) send(ctx context.Context, n *translate.Notification) (*translate.Result, *translate.Error) {
 	platform, e := n.Platform()
