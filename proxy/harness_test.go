@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -62,6 +63,8 @@ type harness struct {
 	key        *ecdsa.PrivateKey
 	cfg        *proxy.Config
 	configPath string
+	now        func() time.Time
+	client     *http.Client // nil: http.DefaultClient
 	// secrets must never appear in the logs: checked at cleanup.
 	secretsMu sync.Mutex
 	secrets   []string
@@ -92,6 +95,7 @@ func writeKey(t testing.TB, path string, k *ecdsa.PrivateKey) []byte {
 type harnessOpts struct {
 	noKeyFile  bool
 	configPath string // passed to the server as Options.ConfigPath
+	now        func() time.Time
 	fakeOpts   fakeapns.Options
 	mutate     func(*proxy.Config)
 }
@@ -131,6 +135,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	h.cfg = &cfg
 	h.configPath = o.configPath
+	h.now = o.now
 	h.start()
 	return h
 }
@@ -138,7 +143,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 func (h *harness) start() {
 	t := h.t
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := proxy.New(h.cfg, proxy.Options{Logger: log, ConfigPath: h.configPath})
+	srv, err := proxy.New(h.cfg, proxy.Options{Logger: log, ConfigPath: h.configPath, Now: h.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +153,14 @@ func (h *harness) start() {
 		t.Fatal(err)
 	}
 	h.url = "http://" + ln.Addr().String()
+	if ln.Addr().Network() == "unix" {
+		sock := ln.Addr().String()
+		h.url = "http://pushproxy"
+		h.client = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}}}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
@@ -302,7 +315,11 @@ func (h *harness) get(path string) answer {
 
 func (h *harness) do(req *http.Request) answer {
 	h.t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	client := h.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -1,8 +1,12 @@
 package proxy
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/pushproxy/pushproxy/creds"
 )
 
 // metrics are pushproxy's Prometheus series, on a registry of their own (no
@@ -16,6 +20,52 @@ type metrics struct {
 	inFlight      prometheus.Gauge
 	goaways       *prometheus.CounterVec
 	retries       *prometheus.CounterVec
+}
+
+// credentialCollector exposes, at scrape time, which credential is loaded:
+// pushproxy_credential_info{platform, name, fingerprint} 1 and its
+// loaded-at time. Names come from the configuration, fingerprints are
+// 8 hex digits of a public key: bounded, never secret.
+type credentialCollector struct {
+	snap func() *creds.Snapshot
+	info *prometheus.Desc
+	at   *prometheus.Desc
+}
+
+func (c *credentialCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.info; ch <- c.at }
+
+func (c *credentialCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.snap()
+	if s == nil {
+		return
+	}
+	emit := func(platform, name, fp string, usable bool, at time.Time) {
+		if !usable {
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, platform, name, fp)
+		ch <- prometheus.MustNewConstMetric(c.at, prometheus.GaugeValue, float64(at.Unix()), platform, name)
+	}
+	for _, a := range s.APNs {
+		emit("apns", a.Spec.Name, a.Fingerprint, a.Usable(), a.LoadedAt)
+	}
+	for _, v := range s.VAPID {
+		emit("webpush", v.Spec.Name, v.Fingerprint, v.Usable(), v.LoadedAt)
+	}
+}
+
+// registerRuntime adds the series read from the server at scrape time.
+func (m *metrics) registerRuntime(snap func() *creds.Snapshot, conns func() int, skew func() (time.Duration, bool)) {
+	m.reg.MustRegister(&credentialCollector{snap: snap,
+		info: prometheus.NewDesc("pushproxy_credential_info", "The credential in use: public-key fingerprint by platform and name.", []string{"platform", "name", "fingerprint"}, nil),
+		at:   prometheus.NewDesc("pushproxy_credential_loaded_timestamp_seconds", "When the credential in use was loaded.", []string{"platform", "name"}, nil),
+	})
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pushproxy_apns_connections", Help: "Open HTTP/2 connections to APNs.",
+	}, func() float64 { return float64(conns()) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pushproxy_clock_skew_seconds", Help: "This machine's clock minus APNs's (Date header of the latest answer); 0 until one came.",
+	}, func() float64 { d, _ := skew(); return d.Seconds() }))
 }
 
 func newMetrics() *metrics {

@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/pushproxy/pushproxy/proxy/apns"
 
 	"github.com/pushproxy/pushproxy/creds"
 )
@@ -29,6 +32,9 @@ type readyPlatform struct {
 	Status      string            `json:"status"` // ok | degraded | unavailable | not_configured
 	Reason      string            `json:"reason,omitempty"`
 	Credentials []readyCredential `json:"credentials"`
+	// ClockSkewSeconds is this machine's clock minus the upstream's (Date
+	// header of the latest answer); absent until an answer came.
+	ClockSkewSeconds *float64 `json:"clock_skew_seconds,omitempty"`
 }
 
 type readyBody struct {
@@ -55,6 +61,18 @@ func (s *Server) readiness() (int, readyBody) {
 		body.Config = st
 	}
 	ap := apnsReadiness(snap)
+	if d, ok := s.apns.ClockSkew(); ok {
+		sec := d.Seconds()
+		ap.ClockSkewSeconds = &sec
+		if d > apns.SkewLimit || d < -apns.SkewLimit {
+			if ap.Status == "ok" {
+				ap.Status = "degraded"
+			}
+			if ap.Reason == "" {
+				ap.Reason = fmt.Sprintf("this machine's clock is %.0f s off APNs's: provider tokens may be refused (fix NTP)", sec)
+			}
+		}
+	}
 	body.Platforms["apns"] = ap
 	wp := webpushReadiness(snap, s.conf().WebPush != nil)
 	body.Platforms["webpush"] = wp

@@ -31,6 +31,13 @@ const usage = `pushproxy: a local proxy that delivers push notifications to Appl
 
 Usage:
   pushproxy [serve] --config FILE   run the proxy (the default subcommand)
+  pushproxy demo [--listen ADDR] [--apns-port N] [--push-port N]
+                                     try it: pushproxy with throwaway keys in front of a built-in fake APNs
+                                     and fake Web Push service on loopback, with curl lines to paste
+  pushproxy send --config FILE (--apns-token HEX [--topic T] | --subscription FILE) [--title T] [--body B]
+                 [--data JSON] [--dry-run] [--json] …
+                                     send one notification through the server's code path and print the
+                                     normalised result; --dry-run prints the upstream request instead
   pushproxy healthcheck [--url URL | --config FILE]
                                      GET /readyz (or /healthz with --live); exit 0 when healthy
                                      (for container health checks: no shell needed)
@@ -59,6 +66,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stderr)
 	case "healthcheck":
 		return healthcheck(args, stdout, stderr)
+	case "demo":
+		return demo(args, stdout, stderr)
+	case "send":
+		return send(args, stdout, stderr)
 	case "bench":
 		return bench(args, stdout, stderr)
 	case "check":

@@ -37,7 +37,8 @@
 //     separate reason for a payload without one).
 //
 // A request that passes is answered with what [Server.Script] queued for its device token,
-// else the [Server.SetDefault] answer, else 200. Every answer carries an apns-id header (the
+// else the token's standing answer ([Server.ScriptAlways]), else the [Server.SetDefault]
+// answer, else 200. Every answer carries an apns-id header (the
 // request's, lower-cased, or a new UUID v4); errors carry a JSON body {"reason": …}, with
 // "timestamp" (milliseconds since the epoch) for 410. Every request is recorded, rejected
 // ones included ([Server.Requests]).
@@ -104,6 +105,9 @@ type Options struct {
 	// Logf, if set, receives one debug line per request and connection event. Device and
 	// provider tokens appear only as fingerprints.
 	Logf func(format string, args ...any)
+	// Addr is the address to listen on, "127.0.0.1:PORT" (the certificate is valid for
+	// 127.0.0.1, ::1 and localhost); empty means 127.0.0.1 on a free port.
+	Addr string
 }
 
 // Response is a scripted answer (see [Server.Script] and [Server.SetDefault]).
@@ -167,6 +171,7 @@ type Server struct {
 	keys     map[string]*providerKey // by key ID
 	keyOrder []string                // key IDs in registration order (stable topic order)
 	scripts  map[string][]Response   // by lower-case device token
+	always   map[string]Response     // standing answers, by lower-case device token
 	def      *Response
 	records  []*Request
 	verified map[string]bool      // raw tokens whose signature already verified
@@ -198,13 +203,18 @@ type conn struct {
 	lastIat    int64
 }
 
-// New starts a fake APNs server listening on 127.0.0.1 on a free port.
+// New starts a fake APNs server listening on Options.Addr, by default 127.0.0.1 on a free
+// port.
 func New(opts Options) (*Server, error) {
 	tlsConf, caPEM, pool, err := newTLS()
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("fakeapns: listen: %w", err)
 	}
@@ -219,6 +229,7 @@ func New(opts Options) (*Server, error) {
 		conns:    make(map[*conn]struct{}),
 		keys:     make(map[string]*providerKey),
 		scripts:  make(map[string][]Response),
+		always:   make(map[string]Response),
 		verified: make(map[string]bool),
 		decoded:  make(map[string]tokenInfo),
 	}
@@ -312,6 +323,22 @@ func (s *Server) Script(deviceToken string, rs ...Response) {
 	s.scripts[k] = append(s.scripts[k], rs...)
 }
 
+// ScriptAlways sets a standing answer for one device token (hex, compared
+// case-insensitively): every valid request for it that finds nothing queued by
+// [Server.Script] gets r, for as long as the server runs or until [Server.Reset]. nil
+// removes it. (A token that stays unregistered, for instance, is ScriptAlways(token,
+// &Response{Status: 410}).)
+func (s *Server) ScriptAlways(deviceToken string, r *Response) {
+	k := strings.ToLower(deviceToken)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r == nil {
+		delete(s.always, k)
+		return
+	}
+	s.always[k] = *r
+}
+
 // SetDefault sets the answer for valid requests whose token has nothing scripted; nil
 // means success.
 func (s *Server) SetDefault(r *Response) {
@@ -339,13 +366,14 @@ func (s *Server) Requests() []Request {
 	return out
 }
 
-// Reset forgets the recorded requests, the scripted answers and the default answer.
-// Registered keys, connections and their token state are kept.
+// Reset forgets the recorded requests, the scripted and standing answers and the default
+// answer. Registered keys, connections and their token state are kept.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.records = nil
 	s.scripts = make(map[string][]Response)
+	s.always = make(map[string]Response)
 	s.def = nil
 }
 

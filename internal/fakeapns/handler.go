@@ -273,7 +273,8 @@ func (s *Server) handle(c *conn, w http.ResponseWriter, r *http.Request) {
 		r.Header.Get(headerPushType), r.Header.Get(headerTopic), status, reason)
 }
 
-// scripted takes the next queued answer for a device token, else the default.
+// scripted takes the next queued answer for a device token, else its standing answer,
+// else the default.
 func (s *Server) scripted(deviceToken string) Response {
 	k := strings.ToLower(deviceToken)
 	s.mu.Lock()
@@ -285,6 +286,9 @@ func (s *Server) scripted(deviceToken string) Response {
 		} else {
 			s.scripts[k] = q[1:]
 		}
+		return r
+	}
+	if r, ok := s.always[k]; ok {
 		return r
 	}
 	if s.def != nil {

@@ -83,6 +83,10 @@ type Options struct {
 	Now func() time.Time
 	// Logf, if set, receives one line per request.
 	Logf func(format string, args ...any)
+	// Addr is the address to listen on, "127.0.0.1:PORT" (the certificate
+	// is valid for 127.0.0.1, ::1 and ServiceHosts); empty means 127.0.0.1 on
+	// a free port.
+	Addr string
 }
 
 // SubscribeOptions configure one subscription.
@@ -94,6 +98,15 @@ type SubscribeOptions struct {
 	// Host is the endpoint's host name instead of 127.0.0.1 (one of
 	// ServiceHosts, for a client whose resolver sends it to the fake).
 	Host string
+	// ID, if set, is the subscription's ID (the endpoint's last path
+	// segment: letters, digits, '-' and '_') instead of a random one; it
+	// must not be in use.
+	ID string
+	// PrivateKey and AuthSecret (16 bytes), if set, are the user agent's
+	// key pair and authentication secret instead of new random ones: for a
+	// subscription that must be the same on every run (pushproxy demo).
+	PrivateKey *ecdh.PrivateKey
+	AuthSecret []byte
 }
 
 // Keys are a subscription's keys as toJSON() gives them.
@@ -169,13 +182,18 @@ type Server struct {
 	nmsg    int
 }
 
-// New starts a fake push service on 127.0.0.1 on a free port.
+// New starts a fake push service on Options.Addr, by default 127.0.0.1 on a
+// free port.
 func New(opts Options) (*Server, error) {
 	tlsConf, caPEM, pool, err := newTLS()
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("fakepush: listen: %w", err)
 	}
@@ -251,15 +269,29 @@ func (s *Server) Subscribe(o SubscribeOptions) (*Subscription, error) {
 	if err != nil || len(raw) != 65 {
 		return nil, errors.New("fakepush: the applicationServerKey must be a 65-byte P-256 point in base64url")
 	}
-	priv, err := ecdh.P256().GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
+	priv := o.PrivateKey
+	if priv == nil {
+		if priv, err = ecdh.P256().GenerateKey(rand.Reader); err != nil {
+			return nil, err
+		}
+	} else if priv.Curve() != ecdh.P256() {
+		return nil, errors.New("fakepush: the subscription's private key must be on P-256")
 	}
-	auth := make([]byte, 16)
-	_, _ = rand.Read(auth)
-	idb := make([]byte, 18)
-	_, _ = rand.Read(idb)
-	id := base64.RawURLEncoding.EncodeToString(idb)
+	auth := bytes.Clone(o.AuthSecret)
+	if auth == nil {
+		auth = make([]byte, 16)
+		_, _ = rand.Read(auth)
+	} else if len(auth) != 16 {
+		return nil, errors.New("fakepush: the authentication secret must be 16 bytes")
+	}
+	id := o.ID
+	if id == "" {
+		idb := make([]byte, 18)
+		_, _ = rand.Read(idb)
+		id = base64.RawURLEncoding.EncodeToString(idb)
+	} else if !validID(id) {
+		return nil, fmt.Errorf("fakepush: subscription ID %q: use letters, digits, '-' and '_'", id)
+	}
 	host := o.Host
 	if host == "" {
 		host = "127.0.0.1"
@@ -277,9 +309,26 @@ func (s *Server) Subscribe(o SubscribeOptions) (*Subscription, error) {
 		PrivateKey: priv, AuthSecret: auth, VAPIDKey: base64.RawURLEncoding.EncodeToString(raw), Style: style,
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.subs[id]; ok {
+		return nil, fmt.Errorf("fakepush: subscription ID %q is in use", id)
+	}
 	s.subs[id] = sub
-	s.mu.Unlock()
 	return sub, nil
+}
+
+// validID: a non-empty run of base64url characters.
+func validID(id string) bool {
+	if id == "" {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Unsubscribe makes later messages to the subscription answer 410 (the

@@ -83,6 +83,56 @@ type Sender struct {
 	connSerial atomic.Uint64
 	ctx        context.Context // ends on Close: every pool's goroutines stop
 	cancel     context.CancelFunc
+	// skew is this machine's clock minus APNs's (from the Date header of
+	// the latest answer), in milliseconds; skewKnown once an answer came.
+	skew      atomic.Int64
+	skewKnown atomic.Bool
+}
+
+// SkewLimit is the clock difference with APNs beyond which pushproxy warns:
+// a provider token's iat that far off is the classic cause of
+// ExpiredProviderToken.
+const SkewLimit = 60 * time.Second
+
+// ClockSkew is this machine's clock minus APNs's, from the Date header of
+// the latest answer (one-second resolution), and whether one was seen.
+func (s *Sender) ClockSkew() (time.Duration, bool) {
+	return time.Duration(s.skew.Load()) * time.Millisecond, s.skewKnown.Load()
+}
+
+// Conns counts the open APNs connections.
+func (s *Sender) Conns() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for _, p := range s.pools {
+		p.mu.RLock()
+		for _, c := range p.conns {
+			if !c.cc.State().Closed {
+				n++
+			}
+		}
+		p.mu.RUnlock()
+	}
+	return n
+}
+
+// noteDate records the clock skew from an answer's Date header.
+func (s *Sender) noteDate(date string, now time.Time) {
+	if date == "" {
+		return
+	}
+	t, err := http.ParseTime(date)
+	if err != nil {
+		return
+	}
+	// Date has one-second resolution: whole seconds only.
+	d := now.Sub(t).Round(time.Second)
+	if d == time.Second || d == -time.Second {
+		d = 0
+	}
+	s.skew.Store(d.Milliseconds())
+	s.skewKnown.Store(true)
 }
 
 // New makes a Sender.
@@ -321,6 +371,11 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 			}
 		}
 		last.Platform = translate.PlatformAPNs
+		if last.Code == translate.CodeCredentialsRejected {
+			if skew, ok := s.ClockSkew(); ok && (skew > SkewLimit || skew < -SkewLimit) {
+				last.Hint += fmt.Sprintf("; this machine's clock is %s off APNs's (Date header): fix NTP", skew.Round(time.Second))
+			}
+		}
 		if !retryHere(last) || tries >= s.opts.MaxAttempts {
 			return nil, finish(last, attempts)
 		}
@@ -466,6 +521,7 @@ func (s *Sender) roundTrip(ctx context.Context, p *pool, r *translate.APNsReques
 		}
 		return outcome{conn: conn, wrote: w, err: s.transportError(ctx, conn, err, w)}
 	}
+	s.noteDate(resp.Header.Get("Date"), s.opts.Now())
 	reply := &translate.APNsReply{Status: resp.StatusCode, APNsID: resp.Header.Get("apns-id")}
 	if resp.StatusCode == http.StatusOK {
 		// APNs answers success with an empty body: nothing to read.
