@@ -226,6 +226,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, ready
 		}
 		return 2
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pushproxy demo: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
 	if msg := f.check(); msg != "" {
 		fmt.Fprintf(stderr, "pushproxy demo: %s\n", msg)
 		return 2
