@@ -455,3 +455,11 @@ func checkAPSKey(k string, v any) *Error {
 	}
 	return nil
 }
+
+// article is "a" or "an" before a push type's name.
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an " + word
+	}
+	return "a " + word
+}

@@ -137,18 +137,9 @@ type checkEnv struct {
 // configuration and returns a report per credential.
 type checkPlatform func(cfg *proxy.Config, env checkEnv) []checkCredential
 
-// checkPlatforms are run in order on every configuration.
-//
-// EXTENSION POINT (Web Push): when the Web Push sender lands, replace
-// checkWebPushPending with the VAPID checks, using the creds package's VAPID
-// parser (not a second one here): key file found and parsed, public key 65
-// bytes uncompressed P-256 in unpadded base64url and matching the private
-// key, fingerprint, the primary key (first) named; subject acceptable to
-// Apple (mailto: or https:, never "mailto:mailto:", no localhost), and the
-// traps with a one-line fix each: keys in standard base64 with "=" padding,
-// public and private values swapped, the file's mode. Each returned
-// checkCredential has Platform "webpush".
-var checkPlatforms = []checkPlatform{checkAPNsCredentials, checkWebPushPending}
+// checkPlatforms are run in order on every configuration; each returned
+// checkCredential names its platform.
+var checkPlatforms = []checkPlatform{checkAPNsCredentials, checkWebPush}
 
 // runCheck is the check subcommand.
 func runCheck(args []string, stdout, stderr io.Writer) int {
@@ -728,15 +719,62 @@ func checkSignToken(c *checkCredential, key *ecdsa.PrivateKey, keyID, teamID str
 	c.add(checkOK, "token", fmt.Sprintf("signed and verified an ES256 provider token: header %s, claims %s%s (the token itself is not shown)", hj, cj, iat), "")
 }
 
-// checkWebPushPending stands in for the VAPID checks (see checkPlatforms).
-func checkWebPushPending(cfg *proxy.Config, env checkEnv) []checkCredential {
-	if cfg.WebPush == nil || len(cfg.WebPush.Keys) == 0 {
+// checkWebPush checks the webpush section: the subject Apple and the
+// others accept, and every VAPID key: found, parses (web-push JSON or PEM),
+// P-256, public key 65 bytes and matching the private key (swapped values
+// named), written in unpadded base64url; then a freshly signed JWT,
+// decoded.
+func checkWebPush(cfg *proxy.Config, env checkEnv) []checkCredential {
+	w := cfg.WebPush
+	if w == nil || len(w.Keys) == 0 {
 		return nil
 	}
 	var out []checkCredential
-	for _, k := range cfg.WebPush.Keys {
+	for i, k := range w.Keys {
 		c := checkCredential{Platform: translate.PlatformWebPush, Name: k.Name, File: k.File, Findings: []checkFinding{}}
-		c.add(checkWarn, "vapid", "VAPID keys are not checked by this version of pushproxy check", "")
+		if i == 0 {
+			if err := creds.ValidateSubject(w.Subject); err != nil {
+				c.add(checkError, "subject", fmt.Sprintf("webpush.subject %q: %v", w.Subject, err),
+					"use mailto:ops@your-domain (exactly one mailto:, no localhost) or an https:// URL of your site")
+			} else {
+				c.add(checkOK, "subject", w.Subject, "")
+			}
+		}
+		data, ok := checkKeyFile(&c, k.File, env.now())
+		if !ok {
+			out = append(out, c)
+			continue
+		}
+		key, err := creds.ParseVAPIDKey(data)
+		if err != nil {
+			c.add(checkError, "vapid_key", err.Error(), "generate a pair with pushproxy vapid-keys (or web-push generate-vapid-keys --json) and keep publicKey and privateKey as they come")
+			out = append(out, c)
+			continue
+		}
+		for _, warn := range key.Warnings {
+			c.add(checkWarn, "vapid_key", warn, "write both keys in unpadded base64url, as web-push generate-vapid-keys --json does")
+		}
+		c.Fingerprint = key.Fingerprint
+		primary := ""
+		if i == 0 {
+			primary = "; primary: new subscribers must use it as applicationServerKey"
+		}
+		c.add(checkOK, "vapid_key", fmt.Sprintf("P-256 key pair, public key %s (fingerprint %s)%s", key.PublicB64, key.Fingerprint, primary), "")
+		if creds.ValidateSubject(w.Subject) == nil {
+			signer := creds.NewVAPIDSigner(key, w.Subject, env.now, nil)
+			auth, err := signer.Authorization("https://fcm.googleapis.com/fcm/send/check")
+			if err != nil {
+				c.add(checkError, "token", "cannot sign a VAPID JWT: "+err.Error(), "regenerate the key pair")
+			} else if tok, _, err := creds.ParseVAPIDAuthorization(auth); err == nil {
+				header, claims, err := creds.DecodeToken(tok)
+				if err == nil {
+					c.Token = &checkToken{Header: header, Claims: claims}
+					hj, _ := json.Marshal(header)
+					cj, _ := json.Marshal(claims)
+					c.add(checkOK, "token", fmt.Sprintf("signed a VAPID JWT for FCM: header %s, claims %s (the token itself is not shown)", hj, cj), "")
+				}
+			}
+		}
 		out = append(out, c)
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -546,6 +547,68 @@ func TestCheckNoSecretsInOutput(t *testing.T) {
 					t.Errorf("%s (json %v): %s appears in the output", name, asJSON, what)
 				}
 			}
+		}
+	}
+}
+
+// chkWebPush writes a good APNs setup plus a webpush section with one VAPID
+// key file of the given content and subject.
+func chkWebPush(t *testing.T, subject string, vapid []byte) string {
+	t.Helper()
+	cfg, _ := chkSetup(t, "AuthKey_"+chkKeyID+".p8", chkPKCS8(t, chkP256(t)), chkGoodCred)
+	vp := filepath.Join(filepath.Dir(cfg), "vapid.json")
+	chkWrite(t, vp, vapid, 0o600)
+	data, _ := os.ReadFile(cfg)
+	chkWrite(t, cfg, append(data, fmt.Sprintf("webpush:\n  subject: %q\n  keys:\n    - {name: k1, file: %s}\n", subject, vp)...), 0o600)
+	return cfg
+}
+
+func chkVAPID(t *testing.T) (pub, priv string) {
+	t.Helper()
+	data, err := creds.GenerateVAPIDKeyJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct{ PublicKey, PrivateKey string }
+	if err := json.Unmarshal(data, &k); err != nil {
+		t.Fatal(err)
+	}
+	return k.PublicKey, k.PrivateKey
+}
+
+// TestCheckVAPID: the VAPID traps, each on a real file with its fix.
+func TestCheckVAPID(t *testing.T) {
+	pub, priv := chkVAPID(t)
+	good := fmt.Sprintf(`{"publicKey":%q,"privateKey":%q}`, pub, priv)
+
+	rep, code := chkJSON(t, chkWebPush(t, "mailto:ops@example.com", []byte(good)))
+	expectFinding(t, rep, "vapid_key", checkOK, pub, "")
+	expectFinding(t, rep, "token", checkOK, `"aud":"https://fcm.googleapis.com"`, "")
+	if code != 0 {
+		t.Errorf("good VAPID key: exit %d\n%s", code, chkDump(rep))
+	}
+
+	// Swapped public and private values.
+	rep, code = chkJSON(t, chkWebPush(t, "mailto:ops@example.com", []byte(fmt.Sprintf(`{"publicKey":%q,"privateKey":%q}`, priv, pub))))
+	expectFinding(t, rep, "vapid_key", checkError, "swapped", "vapid-keys")
+	if code != 1 {
+		t.Errorf("swapped keys: exit %d", code)
+	}
+
+	// Standard base64 with padding: accepted, warned.
+	std := func(s string) string {
+		b, _ := base64.RawURLEncoding.DecodeString(s)
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	rep, _ = chkJSON(t, chkWebPush(t, "mailto:ops@example.com", []byte(fmt.Sprintf(`{"publicKey":%q,"privateKey":%q}`, std(pub), std(priv)))))
+	expectFinding(t, rep, "vapid_key", checkWarn, "", "unpadded base64url")
+
+	// Subjects Apple refuses.
+	for _, subject := range []string{"mailto:mailto:ops@example.com", "mailto:ops@localhost", "https://localhost/contact"} {
+		rep, code = chkJSON(t, chkWebPush(t, subject, []byte(good)))
+		expectFinding(t, rep, "subject", checkError, subject, "mailto:")
+		if code != 1 {
+			t.Errorf("subject %s: exit %d", subject, code)
 		}
 	}
 }

@@ -260,11 +260,11 @@ func jsonProblem(err error) string {
 	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
-// hideDeviceToken replaces the device token in a dry run's APNs URL with
-// its fingerprint.
+// hideDeviceToken makes sure a dry run's APNs URL shows the device token
+// only as its fingerprint (the server's dry run already does).
 func hideDeviceToken(r *translate.DryRunRequest) {
 	const marker = "/3/device/"
-	if i := strings.Index(r.URL, marker); i >= 0 {
+	if i := strings.Index(r.URL, marker); i >= 0 && !strings.HasPrefix(r.URL[i+len(marker):], "<") {
 		tok := r.URL[i+len(marker):]
 		r.URL = r.URL[:i+len(marker)] + "<device token " + translate.FingerprintString(strings.ToLower(tok)) + ">"
 	}

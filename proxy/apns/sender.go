@@ -635,7 +635,8 @@ func (s *Sender) Preview(d Delivery) (*translate.DryRunRequest, *translate.Error
 		headers[kv[0]] = kv[1]
 	}
 	return &translate.DryRunRequest{
-		Method: http.MethodPost, URL: s.BaseURL(env) + "/3/device/" + d.Request.DeviceToken,
+		// The device token is shown as its fingerprint, like everywhere else.
+		Method: http.MethodPost, URL: s.BaseURL(env) + "/3/device/<device token " + translate.FingerprintString(d.Request.DeviceToken) + ">",
 		Headers: headers, TokenHeader: h, TokenClaims: claims,
 		Payload: json.RawMessage(d.Request.Payload), PayloadSize: len(d.Request.Payload),
 	}, nil
