@@ -1,0 +1,62 @@
+// Command fakeapns runs internal/fakeapns as a process of its own, for
+// measurements that must not share a process with pushproxy (footprint,
+// load): it registers one key, answers every request after a delay, writes
+// its CA to a file and its URL to standard output, and runs until
+// SIGTERM/SIGINT.
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/pushproxy/pushproxy/creds"
+	"github.com/pushproxy/pushproxy/internal/fakeapns"
+)
+
+func main() {
+	keyFile := flag.String("key", "", "the .p8 whose public half signs accepted tokens")
+	keyID := flag.String("key-id", "", "its key ID")
+	teamID := flag.String("team-id", "", "its team ID")
+	topic := flag.String("topic", "com.example.app", "bundle ID")
+	caOut := flag.String("ca-out", "", "write the CA certificate (PEM) here")
+	addr := flag.String("addr", "", "listen address (default: a free loopback port)")
+	delay := flag.Duration("delay", 0, "answer every request after this long")
+	flag.Parse()
+	data, err := os.ReadFile(*keyFile)
+	if err != nil {
+		fail(err)
+	}
+	key, err := creds.ParseP8(data)
+	if err != nil {
+		fail(err)
+	}
+	fake, err := fakeapns.New(fakeapns.Options{Addr: *addr})
+	if err != nil {
+		fail(err)
+	}
+	defer fake.Close()
+	pub := key.Public().(*ecdsa.PublicKey)
+	fake.AddKey(*teamID, *keyID, pub, *topic)
+	if *delay > 0 {
+		fake.SetDefault(&fakeapns.Response{Delay: *delay})
+	}
+	if *caOut != "" {
+		if err := os.WriteFile(*caOut, fake.CAPEM(), 0o600); err != nil {
+			fail(err)
+		}
+	}
+	fmt.Println(fake.URL())
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	<-ctx.Done()
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "fakeapns:", err)
+	os.Exit(1)
+}
