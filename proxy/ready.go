@@ -35,6 +35,32 @@ type readyPlatform struct {
 	// ClockSkewSeconds is this machine's clock minus the upstream's (Date
 	// header of the latest answer); absent until an answer came.
 	ClockSkewSeconds *float64 `json:"clock_skew_seconds,omitempty"`
+
+	failing int // credentials not ok (not shown)
+}
+
+// count notes one credential's state; the first failing one gives the
+// platform's reason.
+func (p *readyPlatform) count(state, reason string) {
+	if state == creds.StateOK {
+		return
+	}
+	p.failing++
+	if p.Reason == "" {
+		p.Reason = reason
+	}
+}
+
+// settle sets the platform's status from its usable and failing credentials.
+func (p *readyPlatform) settle(usable int) {
+	switch {
+	case usable == 0:
+		p.Status = "unavailable"
+	case p.failing > 0:
+		p.Status = "degraded"
+	default:
+		p.Status = "ok"
+	}
 }
 
 type readyBody struct {
@@ -100,7 +126,7 @@ func apnsReadiness(snap *creds.Snapshot) readyPlatform {
 		p.Status = "not_configured"
 		return p
 	}
-	usable, failing := 0, 0
+	usable := 0
 	for _, c := range snap.APNs {
 		file := c.File
 		if file == "" {
@@ -114,22 +140,10 @@ func apnsReadiness(snap *creds.Snapshot) readyPlatform {
 		if c.Usable() {
 			usable++
 		}
-		if c.State != creds.StateOK {
-			failing++
-			if p.Reason == "" {
-				p.Reason = "credential " + c.Spec.Name + ": " + c.LastError
-			}
-		}
+		p.count(c.State, "credential "+c.Spec.Name+": "+c.LastError)
 		p.Credentials = append(p.Credentials, rc)
 	}
-	switch {
-	case usable == 0:
-		p.Status = "unavailable"
-	case failing > 0:
-		p.Status = "degraded"
-	default:
-		p.Status = "ok"
-	}
+	p.settle(usable)
 	return p
 }
 

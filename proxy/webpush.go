@@ -110,7 +110,7 @@ func webpushReadiness(snap *creds.Snapshot, configured bool) readyPlatform {
 		p.Status = "not_configured"
 		return p
 	}
-	usable, failing := 0, 0
+	usable := 0
 	for i, c := range snap.VAPID {
 		rc := readyCredential{Name: c.Spec.Name, State: c.State, File: c.Spec.File, Fingerprint: c.Fingerprint,
 			LoadedAt: timePtr(c.LoadedAt), LastError: c.LastError, LastErrorAt: timePtr(c.LastErrorAt)}
@@ -119,21 +119,9 @@ func webpushReadiness(snap *creds.Snapshot, configured bool) readyPlatform {
 			rc.PublicKey = c.Key.PublicB64
 			rc.Primary = i == 0
 		}
-		if c.State != creds.StateOK {
-			failing++
-			if p.Reason == "" {
-				p.Reason = "VAPID key " + c.Spec.Name + ": " + c.LastError
-			}
-		}
+		p.count(c.State, "VAPID key "+c.Spec.Name+": "+c.LastError)
 		p.Credentials = append(p.Credentials, rc)
 	}
-	switch {
-	case usable == 0:
-		p.Status = "unavailable"
-	case failing > 0:
-		p.Status = "degraded"
-	default:
-		p.Status = "ok"
-	}
+	p.settle(usable)
 	return p
 }
