@@ -566,6 +566,13 @@ func (s *Server) batchEntry(ctx context.Context, i int, raw json.RawMessage) any
 	return res
 }
 
+// Close closes the upstream connections of a server that was not run with
+// Serve (Serve closes them itself when it returns).
+func (s *Server) Close() {
+	s.apns.Close()
+	s.webpush.Close()
+}
+
 // Send delivers one notification through the same path as POST
 // /v1/notifications (without the in-flight limit): for the send command.
 func (s *Server) Send(ctx context.Context, n *translate.Notification) (*translate.Result, *translate.Error) {

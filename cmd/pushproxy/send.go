@@ -135,6 +135,7 @@ func send(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pushproxy send: %v\n", err)
 		return 1
 	}
+	defer srv.Close()
 	timeout := cfg.RequestTimeout
 	if f.timeout > 0 {
 		timeout = f.timeout
