@@ -55,7 +55,7 @@ func (c *credentialCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // registerRuntime adds the series read from the server at scrape time.
-func (m *metrics) registerRuntime(snap func() *creds.Snapshot, conns func() int, skew func() (time.Duration, bool)) {
+func (m *metrics) registerRuntime(snap func() *creds.Snapshot, conns func() int, apnsSkew, webpushSkew func() (time.Duration, bool)) {
 	m.reg.MustRegister(&credentialCollector{snap: snap,
 		info: prometheus.NewDesc("pushproxy_credential_info", "The credential in use: public-key fingerprint by platform and name.", []string{"platform", "name", "fingerprint"}, nil),
 		at:   prometheus.NewDesc("pushproxy_credential_loaded_timestamp_seconds", "When the credential in use was loaded.", []string{"platform", "name"}, nil),
@@ -63,9 +63,12 @@ func (m *metrics) registerRuntime(snap func() *creds.Snapshot, conns func() int,
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "pushproxy_apns_connections", Help: "Open HTTP/2 connections to APNs.",
 	}, func() float64 { return float64(conns()) }))
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "pushproxy_clock_skew_seconds", Help: "This machine's clock minus APNs's (Date header of the latest answer); 0 until one came.",
-	}, func() float64 { d, _ := skew(); return d.Seconds() }))
+	for upstream, skew := range map[string]func() (time.Duration, bool){"apns": apnsSkew, "webpush": webpushSkew} {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pushproxy_clock_skew_seconds", Help: "This machine's clock minus the upstream's (Date header of the latest answer); 0 until one came.",
+			ConstLabels: prometheus.Labels{"upstream": upstream},
+		}, func() float64 { d, _ := skew(); return d.Seconds() }))
+	}
 }
 
 func newMetrics() *metrics {

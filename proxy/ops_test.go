@@ -51,7 +51,7 @@ func TestMetricsAfterMixedRun(t *testing.T) {
 		`pushproxy_apns_goaway_total{reason="Shutdown"} 1`,
 		`pushproxy_credential_info{fingerprint="`,
 		`pushproxy_apns_connections `,
-		`pushproxy_clock_skew_seconds 0`,
+		`pushproxy_clock_skew_seconds{upstream="apns"} 0`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)
@@ -78,7 +78,7 @@ func TestClockSkew(t *testing.T) {
 	if r.Status != 200 || r.Body["status"] != "degraded" || skew < -7201 || skew > -7199 || !strings.Contains(ap["reason"].(string), "clock") {
 		t.Errorf("readyz %d %s", r.Status, r.Raw)
 	}
-	if got := metricValue(t, h, "pushproxy_clock_skew_seconds"); got < -7201 || got > -7199 {
+	if got := metricValue(t, h, `pushproxy_clock_skew_seconds{upstream="apns"}`); got < -7201 || got > -7199 {
 		t.Errorf("skew metric %v", got)
 	}
 }

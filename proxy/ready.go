@@ -39,6 +39,26 @@ type readyPlatform struct {
 	failing int // credentials not ok (not shown)
 }
 
+// noteSkew reports the clock difference with an upstream; beyond
+// apns.SkewLimit the platform is degraded, since tokens and VAPID JWTs may
+// be refused.
+func noteSkew(p *readyPlatform, who string, skew func() (time.Duration, bool)) {
+	d, ok := skew()
+	if !ok {
+		return
+	}
+	sec := d.Seconds()
+	p.ClockSkewSeconds = &sec
+	if d > apns.SkewLimit || d < -apns.SkewLimit {
+		if p.Status == "ok" {
+			p.Status = "degraded"
+		}
+		if p.Reason == "" {
+			p.Reason = fmt.Sprintf("this machine's clock is %.0f s off %s's: tokens may be refused (fix NTP)", sec, who)
+		}
+	}
+}
+
 // count notes one credential's state; the first failing one gives the
 // platform's reason.
 func (p *readyPlatform) count(state, reason string) {
@@ -87,20 +107,12 @@ func (s *Server) readiness() (int, readyBody) {
 		body.Config = st
 	}
 	ap := apnsReadiness(snap)
-	if d, ok := s.apns.ClockSkew(); ok {
-		sec := d.Seconds()
-		ap.ClockSkewSeconds = &sec
-		if d > apns.SkewLimit || d < -apns.SkewLimit {
-			if ap.Status == "ok" {
-				ap.Status = "degraded"
-			}
-			if ap.Reason == "" {
-				ap.Reason = fmt.Sprintf("this machine's clock is %.0f s off APNs's: provider tokens may be refused (fix NTP)", sec)
-			}
-		}
-	}
+	noteSkew(&ap, "APNs", s.apns.ClockSkew)
 	body.Platforms["apns"] = ap
 	wp := webpushReadiness(snap, s.conf().WebPush != nil)
+	if wp.Status != "not_configured" {
+		noteSkew(&wp, "the push service", s.webpush.ClockSkew)
+	}
 	body.Platforms["webpush"] = wp
 	can := func(p readyPlatform) bool { return p.Status == "ok" || p.Status == "degraded" }
 	usable := can(ap) || can(wp)

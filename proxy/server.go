@@ -137,7 +137,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		wopts.AllowEndpoints, wopts.AllowPrivateNetworks, wopts.PadToBuckets = w.AllowEndpoints, w.AllowPrivateNetworks, w.PadToBuckets
 	}
 	s.webpush = webpush.New(wopts)
-	s.m.registerRuntime(s.store.Snapshot, s.apns.Conns, s.apns.ClockSkew)
+	s.m.registerRuntime(s.store.Snapshot, s.apns.Conns, s.apns.ClockSkew, s.webpush.ClockSkew)
 	s.handler = s.routes()
 	s.watcher = creds.NewWatcher(s.watchPaths(cfg), cfg.Reload.Debounce, cfg.Reload.PollInterval, s.Reload, opts.Logger)
 	return s, nil

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/internal/fakepush"
@@ -26,7 +27,7 @@ type wpHarness struct {
 	name []string
 }
 
-func newWPHarness(t *testing.T, style string, nkeys int, mutate func(*proxy.Config)) *wpHarness {
+func newWPHarness(t *testing.T, style string, nkeys int, mutate func(*proxy.Config), now ...func() time.Time) *wpHarness {
 	t.Helper()
 	push, err := fakepush.New(fakepush.Options{Style: style})
 	if err != nil {
@@ -53,7 +54,11 @@ func newWPHarness(t *testing.T, style string, nkeys int, mutate func(*proxy.Conf
 		w.keys, w.name = append(w.keys, k), append(w.name, name)
 		cfgKeys = append(cfgKeys, proxy.VAPIDKeyConfig{Name: name, File: path})
 	}
-	w.harness = newHarness(t, harnessOpts{mutate: func(c *proxy.Config) {
+	var clock func() time.Time
+	if len(now) > 0 {
+		clock = now[0]
+	}
+	w.harness = newHarness(t, harnessOpts{now: clock, mutate: func(c *proxy.Config) {
 		appendCA(t, c.Upstream.CAFile, push.CAPEM())
 		c.WebPush = &proxy.WebPushConfig{Subject: "mailto:ops@example.com", Keys: cfgKeys,
 			AllowEndpoints: []string{"127.0.0.1"}, AllowPrivateNetworks: true}
@@ -353,5 +358,24 @@ func TestWebPushVAPIDReuse(t *testing.T) {
 	}
 	if got := metricValue(t, w.harness, `pushproxy_tokens_signed_total{kind="vapid"}`); got != 1 {
 		t.Errorf("%v VAPID JWTs signed for one key and one audience", got)
+	}
+}
+
+// TestWebPushClockSkew: the push service's Date header shows this clock is
+// off; /readyz and the metric say so.
+func TestWebPushClockSkew(t *testing.T) {
+	w := newWPHarness(t, fakepush.StyleMozilla, 1, nil, func() time.Time { return time.Now().Add(-2 * time.Hour) })
+	_, to := w.subscribe(0, false)
+	if a := w.post("/v1/notifications", webNote(to)); a.Status != 200 {
+		t.Fatalf("%d %s", a.Status, a.Raw)
+	}
+	r := w.get("/readyz")
+	wp := r.Body["platforms"].(map[string]any)["webpush"].(map[string]any)
+	skew, _ := wp["clock_skew_seconds"].(float64)
+	if wp["status"] != "degraded" || skew > -7199 || skew < -7201 || !strings.Contains(fmt.Sprint(wp["reason"]), "clock") {
+		t.Errorf("readyz %s", r.Raw)
+	}
+	if got := metricValue(t, w.harness, `pushproxy_clock_skew_seconds{upstream="webpush"}`); got > -7199 || got < -7201 {
+		t.Errorf("metric %v", got)
 	}
 }
