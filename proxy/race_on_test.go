@@ -3,6 +3,6 @@
 package proxy_test
 
 // raceEnabled: the race detector slows everything about tenfold, so the
-// flood tests use fewer notifications; scripts/test.sh also runs them at
+// flood tests use fewer notifications; make test also runs them at
 // full size without it.
 const raceEnabled = true
