@@ -2,7 +2,6 @@ package creds
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"fmt"
 	"log/slog"
@@ -177,13 +176,6 @@ func (s *Store) SetSpec(spec Spec) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.spec = spec
-}
-
-// Spec returns the current set of credential files.
-func (s *Store) Spec() Spec {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.spec
 }
 
 // Paths lists every file (or glob) the store reads, for watching.
@@ -468,26 +460,6 @@ func readAuthToken(path string) ([]byte, error) {
 		return nil, fmt.Errorf("auth token file %s is empty", path)
 	}
 	return tok, nil
-}
-
-// Run re-checks the files every interval until ctx ends. (File-event
-// watching builds on this; the periodic re-check stays for filesystems
-// without events.)
-func (s *Store) Run(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		<-ctx.Done()
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.Reload()
-		}
-	}
 }
 
 // Names returns the configured APNs credential names.

@@ -2,7 +2,6 @@ package creds_test
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -461,46 +460,6 @@ func TestStoreAuthToken(t *testing.T) {
 	// Without an auth token file, none is required.
 	if s := creds.NewStore(creds.Spec{}, creds.Options{}).Snapshot(); s.AuthToken != nil || s.AuthError != "" {
 		t.Errorf("no auth token file: %+v", s)
-	}
-}
-
-func TestStoreRun(t *testing.T) {
-	dir := t.TempDir()
-	keyPath := filepath.Join(dir, "AuthKey_"+testKeyID+".p8")
-	st := creds.NewStore(creds.Spec{APNs: []creds.APNsSpec{{Name: "default", KeyFile: keyPath, TeamID: testTeamID}}}, creds.Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		st.Run(ctx, 5*time.Millisecond)
-		close(done)
-	}()
-	writeFile(t, dir, filepath.Base(keyPath), pkcs8PEM(t, newP256(t)))
-	deadline := time.Now().Add(5 * time.Second)
-	for st.Snapshot().APNs[0].State != creds.StateOK {
-		if time.Now().After(deadline) {
-			t.Fatal("Run did not pick up the new file")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
-
-	// interval 0: no polling, returns on cancel.
-	ctx, cancel = context.WithCancel(context.Background())
-	done = make(chan struct{})
-	go func() {
-		st.Run(ctx, 0)
-		close(done)
-	}()
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run(0) did not return after cancel")
 	}
 }
 
