@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -474,14 +473,6 @@ func (b *sentBody) Read(p []byte) (int, error) {
 
 func (b *sentBody) Close() error { return nil }
 
-// header sets one header with a value slice cut from vals, to spare an
-// allocation per header.
-func header(h http.Header, vals []string, name, value string) []string {
-	vals = append(vals, value)
-	h[name] = vals[len(vals)-1 : len(vals) : len(vals)]
-	return vals
-}
-
 // roundTrip makes one attempt on a pooled connection.
 func (s *Sender) roundTrip(ctx context.Context, p *pool, r *translate.APNsRequest, auth string) outcome {
 	conn, err := p.get(ctx)
@@ -491,19 +482,15 @@ func (s *Sender) roundTrip(ctx context.Context, p *pool, r *translate.APNsReques
 	defer p.release()
 	body := &sentBody{}
 	body.Reset(r.Payload)
+	// One backing array for every header's value slice.
 	h := make(http.Header, 8)
 	vals := make([]string, 0, 7)
-	vals = header(h, vals, "apns-topic", r.Topic)
-	vals = header(h, vals, "apns-push-type", r.PushType)
-	vals = header(h, vals, "apns-priority", strconv.Itoa(r.Priority))
-	vals = header(h, vals, "apns-id", r.ID)
-	if r.Expiration != nil {
-		vals = header(h, vals, "apns-expiration", strconv.FormatInt(*r.Expiration, 10))
+	set := func(name, value string) {
+		vals = append(vals, value)
+		h[name] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	if r.CollapseID != "" {
-		vals = header(h, vals, "apns-collapse-id", r.CollapseID)
-	}
-	header(h, vals, "authorization", auth)
+	r.EachHeader(set)
+	set("authorization", auth)
 	req := (&http.Request{
 		Method: http.MethodPost, URL: &url.URL{Scheme: "https", Host: p.addr, Path: r.Path()},
 		Header: h, Body: body, ContentLength: int64(len(r.Payload)), Host: p.host,
@@ -631,9 +618,7 @@ func (s *Sender) Preview(d Delivery) (*translate.DryRunRequest, *translate.Error
 		return nil, translate.NewError(translate.CodeCredentialsMissing, "cannot decode the provider token", err.Error())
 	}
 	headers := map[string]string{"authorization": "bearer <provider token: see token_header and token_claims>"}
-	for _, kv := range d.Request.Headers() {
-		headers[kv[0]] = kv[1]
-	}
+	d.Request.EachHeader(func(name, value string) { headers[name] = value })
 	return &translate.DryRunRequest{
 		// The device token is shown as its fingerprint, like everywhere else.
 		Method: http.MethodPost, URL: s.BaseURL(env) + "/3/device/<device token " + translate.FingerprintString(d.Request.DeviceToken) + ">",
