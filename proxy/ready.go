@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/pushproxy/pushproxy/proxy/apns"
-
 	"github.com/pushproxy/pushproxy/creds"
 )
 
@@ -40,7 +38,7 @@ type readyPlatform struct {
 }
 
 // noteSkew reports the clock difference with an upstream; beyond
-// apns.SkewLimit the platform is degraded, since tokens and VAPID JWTs may
+// creds.SkewLimit the platform is degraded, since tokens and VAPID JWTs may
 // be refused.
 func noteSkew(p *readyPlatform, who string, skew func() (time.Duration, bool)) {
 	d, ok := skew()
@@ -49,7 +47,7 @@ func noteSkew(p *readyPlatform, who string, skew func() (time.Duration, bool)) {
 	}
 	sec := d.Seconds()
 	p.ClockSkewSeconds = &sec
-	if d > apns.SkewLimit || d < -apns.SkewLimit {
+	if d > creds.SkewLimit || d < -creds.SkewLimit {
 		if p.Status == "ok" {
 			p.Status = "degraded"
 		}

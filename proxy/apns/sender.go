@@ -82,22 +82,12 @@ type Sender struct {
 	connSerial atomic.Uint64
 	ctx        context.Context // ends on Close: every pool's goroutines stop
 	cancel     context.CancelFunc
-	// skew is this machine's clock minus APNs's (from the Date header of
-	// the latest answer), in milliseconds; skewKnown once an answer came.
-	skew      atomic.Int64
-	skewKnown atomic.Bool
+	skew       creds.Skew // this machine's clock against APNs's
 }
-
-// SkewLimit is the clock difference with APNs beyond which pushproxy warns:
-// a provider token's iat that far off is the classic cause of
-// ExpiredProviderToken.
-const SkewLimit = 60 * time.Second
 
 // ClockSkew is this machine's clock minus APNs's, from the Date header of
 // the latest answer (one-second resolution), and whether one was seen.
-func (s *Sender) ClockSkew() (time.Duration, bool) {
-	return time.Duration(s.skew.Load()) * time.Millisecond, s.skewKnown.Load()
-}
+func (s *Sender) ClockSkew() (time.Duration, bool) { return s.skew.Get() }
 
 // Conns counts the open APNs connections.
 func (s *Sender) Conns() int {
@@ -114,24 +104,6 @@ func (s *Sender) Conns() int {
 		p.mu.RUnlock()
 	}
 	return n
-}
-
-// noteDate records the clock skew from an answer's Date header.
-func (s *Sender) noteDate(date string, now time.Time) {
-	if date == "" {
-		return
-	}
-	t, err := http.ParseTime(date)
-	if err != nil {
-		return
-	}
-	// Date has one-second resolution: whole seconds only.
-	d := now.Sub(t).Round(time.Second)
-	if d == time.Second || d == -time.Second {
-		d = 0
-	}
-	s.skew.Store(d.Milliseconds())
-	s.skewKnown.Store(true)
 }
 
 // New makes a Sender.
@@ -371,9 +343,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 		}
 		last.Platform = translate.PlatformAPNs
 		if last.Code == translate.CodeCredentialsRejected {
-			if skew, ok := s.ClockSkew(); ok && (skew > SkewLimit || skew < -SkewLimit) {
-				last.Hint += fmt.Sprintf("; this machine's clock is %s off APNs's (Date header): fix NTP", skew.Round(time.Second))
-			}
+			last.Hint += s.skew.Hint("APNs")
 		}
 		if !retryHere(last) || tries >= s.opts.MaxAttempts {
 			return nil, finish(last, attempts)
@@ -508,7 +478,7 @@ func (s *Sender) roundTrip(ctx context.Context, p *pool, r *translate.APNsReques
 		}
 		return outcome{conn: conn, wrote: w, err: s.transportError(ctx, conn, err, w)}
 	}
-	s.noteDate(resp.Header.Get("Date"), s.opts.Now())
+	s.skew.Note(resp.Header.Get("Date"), s.opts.Now())
 	reply := &translate.APNsReply{Status: resp.StatusCode, APNsID: resp.Header.Get("apns-id")}
 	if resp.StatusCode == http.StatusOK {
 		// APNs answers success with an empty body: nothing to read.

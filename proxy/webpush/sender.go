@@ -43,7 +43,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pushproxy/pushproxy/creds"
@@ -114,30 +113,12 @@ type Sender struct {
 	mu    sync.Mutex
 	hosts map[string]chan struct{} // in-flight slots per host
 
-	// skew is this machine's clock minus the push service's (Date header
-	// of the latest answer), in whole seconds; skewKnown once one came.
-	skew      atomic.Int64
-	skewKnown atomic.Bool
+	skew creds.Skew // this machine's clock against the push services'
 }
 
 // ClockSkew is this machine's clock minus the latest push service's, from
 // its Date header (one-second resolution), and whether one was seen.
-func (s *Sender) ClockSkew() (time.Duration, bool) {
-	return time.Duration(s.skew.Load()) * time.Second, s.skewKnown.Load()
-}
-
-func (s *Sender) noteDate(date string) {
-	t, err := http.ParseTime(date)
-	if date == "" || err != nil {
-		return
-	}
-	d := s.opts.Now().Sub(t).Round(time.Second)
-	if d == time.Second || d == -time.Second {
-		d = 0
-	}
-	s.skew.Store(int64(d / time.Second))
-	s.skewKnown.Store(true)
-}
+func (s *Sender) ClockSkew() (time.Duration, bool) { return s.skew.Get() }
 
 // New makes a Sender.
 func New(opts Options) *Sender {
@@ -448,7 +429,7 @@ func (s *Sender) post(ctx context.Context, u *url.URL, m *translate.WebPushMessa
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
 	_ = resp.Body.Close()
-	s.noteDate(resp.Header.Get("Date"))
+	s.skew.Note(resp.Header.Get("Date"), s.opts.Now())
 	if s.opts.OnAttempt != nil {
 		s.opts.OnAttempt(time.Since(start), resp.StatusCode)
 	}
@@ -459,9 +440,7 @@ func (s *Sender) post(ctx context.Context, u *url.URL, m *translate.WebPushMessa
 		Status: resp.StatusCode, Header: resp.Header, Body: data, Service: service,
 	}, s.opts.Now())
 	if e.Code == translate.CodeCredentialsRejected {
-		if d, ok := s.ClockSkew(); ok && (d > time.Minute || d < -time.Minute) {
-			e.Hint += fmt.Sprintf("; this machine's clock is %s off the push service's (Date header): a VAPID JWT's exp looks wrong to it, fix NTP", d)
-		}
+		e.Hint += s.skew.Hint("the push service")
 	}
 	return resp.StatusCode, e
 }
