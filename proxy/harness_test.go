@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -245,18 +246,9 @@ var hexRun = regexp.MustCompile(`[0-9a-f]{32,}`)
 func (h *harness) token() string {
 	var b [32]byte
 	_, _ = rand.Read(b[:])
-	tok := strings.ToLower(strings.TrimSpace(hexString(b[:])))
+	tok := hex.EncodeToString(b[:])
 	h.addSecret(tok)
 	return tok
-}
-
-func hexString(b []byte) string {
-	const d = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, d[c>>4], d[c&15])
-	}
-	return string(out)
 }
 
 type answer struct {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pushproxy/pushproxy/internal/fakeapns"
 	"github.com/pushproxy/pushproxy/proxy"
+	"github.com/pushproxy/pushproxy/translate"
 )
 
 // flood posts n notifications at once through the real server, each with
@@ -73,10 +74,7 @@ func flood(t *testing.T, h *harness, n int) map[string]answer {
 func newTestUUID() string {
 	var b [16]byte
 	_, _ = io.ReadFull(rand.Reader, b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	s := hexString(b[:])
-	return s[:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:]
+	return translate.UUIDv4(b)
 }
 
 // processedByID counts, per apns-id, the requests the fake received.

@@ -119,6 +119,15 @@ type APNsTarget struct {
 // apnsHeaderOverrides are the headers a caller may set in apns.headers.
 var apnsHeaderOverrides = []string{"apns-push-type", "apns-priority", "apns-expiration", "apns-collapse-id", "apns-topic", "apns-id"}
 
+// UUIDv4 formats 16 random bytes as a version 4 UUID (lower case,
+// 8-4-4-4-12); the caller supplies the randomness.
+func UUIDv4(b [16]byte) string {
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
 // IsUUID reports whether s is a canonical 8-4-4-4-12 hex UUID.
 func IsUUID(s string) bool {
 	if len(s) != 36 {

@@ -164,3 +164,14 @@ func TestFingerprint(t *testing.T) {
 		seen[a] = s
 	}
 }
+
+func TestUUIDv4(t *testing.T) {
+	var b [16]byte
+	for i := range b {
+		b[i] = 0xff
+	}
+	got := translate.UUIDv4(b)
+	if got != "ffffffff-ffff-4fff-bfff-ffffffffffff" || !translate.IsUUID(got) {
+		t.Errorf("UUIDv4 = %s", got)
+	}
+}

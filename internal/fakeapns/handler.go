@@ -15,6 +15,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/net/http2"
+
+	"github.com/pushproxy/pushproxy/translate"
 )
 
 const (
@@ -589,10 +591,7 @@ func isUUID(v string) bool {
 func newUUID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	return translate.UUIDv4(b)
 }
 
 // streamID returns the HTTP/2 stream ID of a request served by golang.org/x/net/http2, or
