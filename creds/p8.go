@@ -80,6 +80,17 @@ func ParseP8(data []byte) (*ecdsa.PrivateKey, error) {
 	return nil, fmt.Errorf("%w: the key is a %T; APNs needs an ECDSA P-256 key (ES256)", ErrNotP8, key)
 }
 
+// EncodeP8 writes a key the way Apple's .p8 files are: PKCS#8 in a PEM
+// "PRIVATE KEY" block (for the demo, the load command and tests, which make
+// throwaway keys).
+func EncodeP8(key *ecdsa.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encoding key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
 // KeyIDFromFileName returns the key ID in Apple's file name
 // AuthKey_<KEYID>.p8, or "".
 func KeyIDFromFileName(path string) string {

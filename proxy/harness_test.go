@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -23,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/internal/fakeapns"
 	"github.com/pushproxy/pushproxy/proxy"
 )
@@ -82,11 +82,10 @@ func genKey(t testing.TB) *ecdsa.PrivateKey {
 
 func writeKey(t testing.TB, path string, k *ecdsa.PrivateKey) []byte {
 	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(k)
+	data, err := creds.EncodeP8(k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -18,10 +18,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -43,6 +41,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/net/http2"
 
+	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/internal/fakeapns"
 	"github.com/pushproxy/pushproxy/proxy"
 	"github.com/pushproxy/pushproxy/translate"
@@ -235,12 +234,12 @@ func startSelfContained(f benchFlags) (_ *benchEnv, err error) {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() error { return os.RemoveAll(dir) })
-	der, err := x509.MarshalPKCS8PrivateKey(env.key)
+	p8, err := creds.EncodeP8(env.key)
 	if err != nil {
 		return nil, err
 	}
 	keyPath := filepath.Join(dir, "AuthKey_"+benchKeyID+".p8")
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(keyPath, p8, 0o600); err != nil {
 		return nil, err
 	}
 	caPath := filepath.Join(dir, "ca.pem")

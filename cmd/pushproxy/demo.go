@@ -20,9 +20,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -334,12 +332,12 @@ func startDemo(f demoFlags, logw io.Writer) (_ *demoEnv, err error) {
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	p8, err := creds.EncodeP8(key)
 	if err != nil {
 		return nil, err
 	}
 	keyPath := filepath.Join(dir, "AuthKey_"+demoKeyID+".p8")
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(keyPath, p8, 0o600); err != nil {
 		return nil, err
 	}
 	vapidJSON, err := creds.GenerateVAPIDKeyJSON()
