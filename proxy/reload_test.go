@@ -13,6 +13,7 @@ import (
 
 	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/internal/fakepush"
+	"github.com/pushproxy/pushproxy/internal/testca"
 	"github.com/pushproxy/pushproxy/proxy"
 )
 
@@ -476,5 +477,66 @@ apns:
 	// The credential removed from the config is gone.
 	if a := h.post("/v1/notifications", n2); a.code() != "invalid_request" {
 		t.Errorf("removed credential: %d %s", a.Status, a.Raw)
+	}
+}
+
+// TestReloadCAFile: upstream.ca_file is watched like a credential: a file
+// that does not hold APNs's issuer makes the connection fail; the right one,
+// swapped in, is trusted for new connections without a restart.
+func TestReloadCAFile(t *testing.T) {
+	_, wrongCA, _, err := testca.New("unrelated", []string{"localhost"}, "h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOpts{mutate: func(c *proxy.Config) {
+		if err := os.WriteFile(c.Upstream.CAFile, wrongCA, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}})
+	if a := h.post("/v1/notifications", alert(h.token()), "X-Request-Timeout", "2"); a.code() != "upstream_unavailable" {
+		t.Fatalf("with the wrong CA: %d %s", a.Status, a.Raw)
+	}
+	tmp := h.cfg.Upstream.CAFile + ".new"
+	if err := os.WriteFile(tmp, h.fake.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, h.cfg.Upstream.CAFile); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new CA to be trusted", func() bool {
+		return h.post("/v1/notifications", alert(h.token()), "X-Request-Timeout", "2").Status == 200
+	})
+	if !strings.Contains(h.logs.String(), "upstream.ca_file reloaded") {
+		t.Error("the reload is not logged")
+	}
+}
+
+// TestReloadAuthToken: the bearer token file is watched: after a swap the
+// old token is refused and the new one accepted.
+func TestReloadAuthToken(t *testing.T) {
+	var tokPath string
+	h := newHarness(t, harnessOpts{mutate: func(c *proxy.Config) {
+		tokPath = filepath.Join(filepath.Dir(c.Upstream.CAFile), "api-token")
+		if err := os.WriteFile(tokPath, []byte("first-token\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.AuthTokenFile = tokPath
+	}})
+	h.addSecret("first-token", "second-token")
+	if a := h.post("/v1/notifications", alert(h.token()), "Authorization", "Bearer first-token"); a.Status != 200 {
+		t.Fatalf("%d %s", a.Status, a.Raw)
+	}
+	tmp := tokPath + ".new"
+	if err := os.WriteFile(tmp, []byte("second-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, tokPath); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new token", func() bool {
+		return h.post("/v1/notifications", alert(h.token()), "Authorization", "Bearer second-token").Status == 200
+	})
+	if a := h.post("/v1/notifications", alert(h.token()), "Authorization", "Bearer first-token"); a.code() != "unauthorized" {
+		t.Errorf("the old token still works: %d %s", a.Status, a.Raw)
 	}
 }

@@ -279,6 +279,7 @@ func (s *Server) reloadCA(cfg *Config) {
 	}
 	s.caPEM = pem
 	s.apns.SetRootCAs(pool)
+	s.webpush.SetRootCAs(pool)
 	s.log.Info("upstream.ca_file reloaded", "file", cfg.Upstream.CAFile)
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/internal/fakepush"
+	"github.com/pushproxy/pushproxy/internal/testca"
 	"github.com/pushproxy/pushproxy/proxy"
 	"github.com/pushproxy/pushproxy/translate"
 )
@@ -378,4 +379,37 @@ func TestWebPushClockSkew(t *testing.T) {
 	if got := metricValue(t, w.harness, `pushproxy_clock_skew_seconds{upstream="webpush"}`); got > -7199 || got < -7201 {
 		t.Errorf("metric %v", got)
 	}
+}
+
+// TestWebPushCAFileReload: the Web Push sender trusts a swapped-in
+// upstream.ca_file too: with an unrelated CA the push service's
+// certificate is refused; after the swap it is delivered.
+func TestWebPushCAFileReload(t *testing.T) {
+	_, wrongCA, _, err := testca.New("unrelated", []string{"localhost"}, "h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var good []byte
+	w := newWPHarness(t, fakepush.StyleMozilla, 1, func(c *proxy.Config) {
+		if good, err = os.ReadFile(c.Upstream.CAFile); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(c.Upstream.CAFile, wrongCA, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	_, to := w.subscribe(0, false)
+	if a := w.post("/v1/notifications", webNote(to), "X-Request-Timeout", "2"); a.Status == 200 {
+		t.Fatalf("delivered with an unrelated CA: %s", a.Raw)
+	}
+	tmp := w.cfg.Upstream.CAFile + ".new"
+	if err := os.WriteFile(tmp, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, w.cfg.Upstream.CAFile); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the swapped CA to be trusted", func() bool {
+		return w.post("/v1/notifications", webNote(to), "X-Request-Timeout", "2").Status == 200
+	})
 }

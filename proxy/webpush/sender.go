@@ -43,6 +43,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pushproxy/pushproxy/creds"
@@ -107,8 +108,7 @@ type Delivery struct {
 type Sender struct {
 	opts   Options
 	guard  *guard
-	client *http.Client
-	tr     *http.Transport
+	client atomic.Pointer[http.Client] // replaced when the trusted roots change
 
 	mu    sync.Mutex
 	hosts map[string]chan struct{} // in-flight slots per host
@@ -141,10 +141,18 @@ func New(opts Options) *Sender {
 		opts.DialTimeout = 10 * time.Second
 	}
 	g := newGuard(opts.AllowEndpoints, opts.AllowPrivateNetworks, opts.Resolver, opts.DialTimeout)
+	s := &Sender{opts: opts, guard: g, hosts: map[string]chan struct{}{}}
+	s.client.Store(s.newClient(opts.RootCAs))
+	return s
+}
+
+// newClient is the shared HTTP client for a set of trusted roots: the
+// guard's dialer, no proxy from the environment, no redirects.
+func (s *Sender) newClient(roots *x509.CertPool) *http.Client {
 	tr := &http.Transport{
 		Proxy:                 nil, // never a proxy from the environment
-		DialContext:           g.dialContext,
-		TLSClientConfig:       &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12},
+		DialContext:           s.guard.dialContext,
+		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
@@ -152,17 +160,23 @@ func New(opts Options) *Sender {
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   32,
 	}
-	client := &http.Client{
+	return &http.Client{
 		Transport: tr,
 		// A push service never redirects; following one would let an
 		// endpoint send pushproxy anywhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &Sender{opts: opts, guard: g, client: client, tr: tr, hosts: map[string]chan struct{}{}}
+}
+
+// SetRootCAs changes the roots trusted for new connections (the CA file
+// changed); idle connections of the old client close, busy ones finish.
+func (s *Sender) SetRootCAs(roots *x509.CertPool) {
+	old := s.client.Swap(s.newClient(roots))
+	old.CloseIdleConnections()
 }
 
 // Close closes idle connections.
-func (s *Sender) Close() { s.tr.CloseIdleConnections() }
+func (s *Sender) Close() { s.client.Load().CloseIdleConnections() }
 
 // CheckEndpoint runs the endpoint guard's URL checks (not the DNS ones):
 // nil, or destination_forbidden.
@@ -420,7 +434,7 @@ func (s *Sender) post(ctx context.Context, u *url.URL, m *translate.WebPushMessa
 	}
 	req.Header.Set("Authorization", auth)
 	start := time.Now()
-	resp, err := s.client.Do(req)
+	resp, err := s.client.Load().Do(req)
 	if err != nil {
 		if s.opts.OnAttempt != nil {
 			s.opts.OnAttempt(time.Since(start), 0)
