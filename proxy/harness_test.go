@@ -65,6 +65,7 @@ type harness struct {
 	cfg        *proxy.Config
 	configPath string
 	now        func() time.Time
+	level      *slog.LevelVar
 	client     *http.Client // nil: http.DefaultClient
 	// secrets must never appear in the logs: checked at cleanup.
 	secretsMu sync.Mutex
@@ -96,6 +97,7 @@ type harnessOpts struct {
 	noKeyFile  bool
 	configPath string // passed to the server as Options.ConfigPath
 	now        func() time.Time
+	level      *slog.LevelVar // passed as Options.LogLevel
 	fakeOpts   fakeapns.Options
 	mutate     func(*proxy.Config)
 }
@@ -136,6 +138,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	h.cfg = &cfg
 	h.configPath = o.configPath
 	h.now = o.now
+	h.level = o.level
 	h.start()
 	return h
 }
@@ -143,7 +146,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 func (h *harness) start() {
 	t := h.t
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := proxy.New(h.cfg, proxy.Options{Logger: log, ConfigPath: h.configPath, Now: h.now})
+	srv, err := proxy.New(h.cfg, proxy.Options{Logger: log, ConfigPath: h.configPath, Now: h.now, LogLevel: h.level})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"crypto/ecdsa"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -405,7 +406,14 @@ func TestConfigReload(t *testing.T) {
 	cfgPath := filepath.Join(dir, "config.yaml")
 	var h *harness
 	write := func(listen, topics, extra string) {
-		y := fmt.Sprintf(`listen: %s
+		// extra: top-level keys (lines not indented) or more apns entries.
+		top, apnsExtra := "", ""
+		if strings.HasPrefix(extra, "  ") {
+			apnsExtra = extra
+		} else {
+			top = extra
+		}
+		y := fmt.Sprintf(`%slisten: %s
 request_timeout: 10s
 upstream:
   apns_production_url: %s
@@ -417,14 +425,18 @@ apns:
     key_file: %s
     team_id: %s
     topics: [%s]
-%s`, listen, h.fake.URL(), h.fake.URL(), h.cfg.Upstream.CAFile, h.keyPath, teamID, topics, extra)
+`, top, listen, h.fake.URL(), h.fake.URL(), h.cfg.Upstream.CAFile, h.keyPath, teamID, topics) + apnsExtra
 		if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	h = newHarness(t, harnessOpts{configPath: cfgPath})
-	write("127.0.0.1:0", bundle, "")
+	level := new(slog.LevelVar)
+	h = newHarness(t, harnessOpts{configPath: cfgPath, level: level})
+	write("127.0.0.1:0", bundle, "log: {level: warn}\n")
 	h.srv.Reload("test")
+	if level.Level() != slog.LevelWarn {
+		t.Errorf("log.level warn in the file, the logger is at %v", level.Level())
+	}
 
 	// A topic added to the list: the other app's notifications now route.
 	n := alert(h.token())

@@ -47,6 +47,9 @@ type Options struct {
 	// RootCAs, if set, replaces the trust roots (system + upstream.ca_file)
 	// for upstream connections.
 	RootCAs *x509.CertPool
+	// LogLevel, if set, is the level of Logger: a reload that edits
+	// log.level sets it.
+	LogLevel *slog.LevelVar
 	// ConfigPath, if set, is the file the configuration came from: it is
 	// watched and re-read (the settings that can change live are applied;
 	// the others are reported as needing a restart).
@@ -222,6 +225,9 @@ func (s *Server) reloadConfig() *Config {
 	next.Upstream.APNsPingInterval, next.Upstream.APNsPingTimeout = s.boot.Upstream.APNsPingInterval, s.boot.Upstream.APNsPingTimeout
 	next.Reload = s.boot.Reload
 	s.store.SetSpec(next.CredSpec())
+	if s.opts.LogLevel != nil {
+		_ = s.opts.LogLevel.UnmarshalText([]byte(next.Log.Level))
+	}
 	s.cfg.Store(next)
 	st.LoadedAt, st.RestartRequired = timePtr(s.now()), restart
 	s.configInfo.Store(&st)

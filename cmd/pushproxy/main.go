@@ -102,13 +102,20 @@ func versionString() string {
 }
 
 func newLogger(cfg proxy.LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
+	log, _ := newLoggerLevel(cfg, w)
+	return log
+}
+
+// newLoggerLevel is newLogger with its level variable, which the server
+// changes when log.level is edited in the configuration file.
+func newLoggerLevel(cfg proxy.LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(cfg.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(slog.NewTextHandler(w, opts)), level
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(slog.NewJSONHandler(w, opts)), level
 }
 
 func serve(args []string, stderr io.Writer) int {
@@ -123,8 +130,8 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pushproxy: %v\n", err)
 		return 1
 	}
-	log := newLogger(cfg.Log, stderr)
-	srv, err := proxy.New(cfg, proxy.Options{Logger: log, ConfigPath: *configPath})
+	log, level := newLoggerLevel(cfg.Log, stderr)
+	srv, err := proxy.New(cfg, proxy.Options{Logger: log, LogLevel: level, ConfigPath: *configPath})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
