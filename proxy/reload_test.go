@@ -147,6 +147,9 @@ func TestReloadKubernetesSecretSwap(t *testing.T) {
 	if last := reqs[len(reqs)-1]; last.KeyID != "NEWKEY1234" || last.Conn == reqs[0].Conn {
 		t.Errorf("after the swap: kid %s on connection %d (first was %d)", last.KeyID, last.Conn, reqs[0].Conn)
 	}
+	// The old key's connection drains and closes (Apple binds a connection
+	// to its first key).
+	waitFor(t, "the old key's connection to close", func() bool { return h.fake.OpenConns() == 1 })
 	if _, err := os.Stat(filepath.Join(vol.dir, "AuthKey_"+keyID+".p8")); !os.IsNotExist(err) {
 		t.Errorf("the old visible name should be gone: %v", err)
 	}

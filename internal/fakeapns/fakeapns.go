@@ -384,6 +384,13 @@ func (s *Server) Conns() int {
 	return int(s.nconns)
 }
 
+// OpenConns is the number of connections open now.
+func (s *Server) OpenConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 func (s *Server) logf(format string, args ...any) {
 	if s.opts.Logf != nil {
 		s.opts.Logf(format, args...)
