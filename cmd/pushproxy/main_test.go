@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pushproxy/pushproxy/creds"
 )
 
 func TestVersionAndHelp(t *testing.T) {
@@ -62,7 +67,10 @@ func TestServeProcess(t *testing.T) {
 	}
 	addr := freePort(t)
 	cfg := filepath.Join(dir, "config.yaml")
-	yaml := fmt.Sprintf("listen: %s\nlog: {format: text}\napns:\n  - key_file: %s/AuthKey_ABC123DEFG.p8\n    team_id: DEF123GHIJ\n    topics: [com.example.app]\n", addr, dir)
+	// The key's directory does not exist yet and nothing polls: only a
+	// SIGHUP can make the process look again.
+	keyDir := filepath.Join(t.TempDir(), "later")
+	yaml := fmt.Sprintf("listen: %s\nlog: {format: text}\nreload: {poll_interval: 0s}\napns:\n  - key_file: %s/AuthKey_ABC123DEFG.p8\n    team_id: DEF123GHIJ\n    topics: [com.example.app]\n", addr, keyDir)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +101,38 @@ func TestServeProcess(t *testing.T) {
 	out, err := exec.Command(bin, "healthcheck", "--url", "http://"+addr).CombinedOutput()
 	if err == nil || !strings.HasPrefix(string(out), "503 ") || !strings.Contains(string(out), "AuthKey_ABC123DEFG.p8") {
 		t.Errorf("readiness with the key missing: %v %s", err, out)
+	}
+	// SIGHUP: the key that appeared meanwhile is loaded; the process is ready.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p8, err := creds.EncodeP8(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(keyDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(keyDir, "AuthKey_ABC123DEFG.p8"), p8, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if out, err := exec.Command(bin, "healthcheck", "--url", "http://"+addr).CombinedOutput(); err == nil {
+		t.Fatalf("ready before SIGHUP: %s", out)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		out, err := exec.Command(bin, "healthcheck", "--url", "http://"+addr).CombinedOutput()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready after SIGHUP: %s\nlogs:\n%s", out, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
