@@ -180,22 +180,29 @@ func (s *Server) watchPaths(cfg *Config) []string {
 func (s *Server) Reload(reason string) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	cfg := s.conf()
+	cfg, publish := s.conf(), func() {}
 	if s.opts.ConfigPath != "" {
-		cfg = s.reloadConfig()
+		cfg, publish = s.reloadConfig()
 	}
 	s.reloadCA(cfg)
 	if s.store.Reload() {
 		s.apns.Retain(s.store.Snapshot().APNs)
 	}
+	// The new configuration and its status are published only once the
+	// credentials it names are loaded: a request never sees one without
+	// the other.
+	publish()
 	s.watcher.SetPaths(s.watchPaths(cfg))
 	s.log.Debug("reload done", "reason", reason)
 }
 
-// reloadConfig applies a changed configuration file: credentials, topics,
-// limits and timeouts live; listen address, max_in_flight, upstream hosts,
-// log format and shutdown_grace need a restart and are reported so.
-func (s *Server) reloadConfig() *Config {
+// reloadConfig reads the configuration file and prepares a change:
+// credentials, topics, limits and timeouts apply live; listen address,
+// max_in_flight, upstream hosts, log format and shutdown_grace need a
+// restart and are reported so. It hands the credential store the new file
+// set and returns the configuration to use and the function that publishes
+// it (and its status), to be called once the credentials are reloaded.
+func (s *Server) reloadConfig() (*Config, func()) {
 	cur := s.conf()
 	st := *s.configInfo.Load()
 	next, err := LoadConfig(s.opts.ConfigPath)
@@ -205,13 +212,11 @@ func (s *Server) reloadConfig() *Config {
 			s.m.reloads.WithLabelValues("error").Inc()
 		}
 		st.LastError, st.LastErrorAt = err.Error(), timePtr(s.now())
-		s.configInfo.Store(&st)
-		return cur
+		return cur, func() { s.configInfo.Store(&st) }
 	}
 	st.LastError, st.LastErrorAt = "", nil
 	if sameConfig(cur, next) {
-		s.configInfo.Store(&st)
-		return cur
+		return cur, func() { s.configInfo.Store(&st) }
 	}
 	restart := restartRequired(s.boot, next)
 	if len(restart) > 0 {
@@ -225,15 +230,16 @@ func (s *Server) reloadConfig() *Config {
 	next.Upstream.APNsPingInterval, next.Upstream.APNsPingTimeout = s.boot.Upstream.APNsPingInterval, s.boot.Upstream.APNsPingTimeout
 	next.Reload = s.boot.Reload
 	s.store.SetSpec(next.CredSpec())
-	if s.opts.LogLevel != nil {
-		_ = s.opts.LogLevel.UnmarshalText([]byte(next.Log.Level))
-	}
-	s.cfg.Store(next)
 	st.LoadedAt, st.RestartRequired = timePtr(s.now()), restart
-	s.configInfo.Store(&st)
-	s.m.reloads.WithLabelValues("ok").Inc()
-	s.log.Info("configuration reloaded", "file", s.opts.ConfigPath, "apns_credentials", len(next.APNs))
-	return next
+	return next, func() {
+		if s.opts.LogLevel != nil {
+			_ = s.opts.LogLevel.UnmarshalText([]byte(next.Log.Level))
+		}
+		s.cfg.Store(next)
+		s.configInfo.Store(&st)
+		s.m.reloads.WithLabelValues("ok").Inc()
+		s.log.Info("configuration reloaded", "file", s.opts.ConfigPath, "apns_credentials", len(next.APNs))
+	}
 }
 
 func sameConfig(a, b *Config) bool {
