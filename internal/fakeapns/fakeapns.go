@@ -66,6 +66,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -99,6 +100,12 @@ type Options struct {
 	// that reached the count and every stream still open are left unanswered,
 	// as when a server or a middlebox dies mid-stream.
 	ResetAfter int
+	// DrainNew makes the server answer every new connection with its
+	// SETTINGS and at once a GOAWAY whose last stream ID is 0 (debug data
+	// {"reason": "Shutdown"}), then close it, as a draining load balancer
+	// may: nothing sent on such a connection is processed. SetDrainNew
+	// turns it on and off while the server runs.
+	DrainNew bool
 	// Now is the clock used for provider token age checks, 410 timestamps and
 	// Request.Received; nil means time.Now. (Certificates use the wall clock.)
 	Now func() time.Time
@@ -163,6 +170,8 @@ type Server struct {
 	tlsConf  *tls.Config
 
 	wg sync.WaitGroup // every goroutine the server starts
+
+	drainNew atomic.Bool // see Options.DrainNew
 
 	mu       sync.Mutex
 	closed   bool
@@ -239,6 +248,7 @@ func New(opts Options) (*Server, error) {
 	if s.maxConc == 0 {
 		s.maxConc = 1000
 	}
+	s.drainNew.Store(opts.DrainNew)
 	s.errorLog = log.New(logWriter{s}, "", 0)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.tlsConf = tlsConf
@@ -462,6 +472,10 @@ func (s *Server) serveConn(c *conn) {
 		s.logf("fakeapns: conn %d: ALPN negotiated %q, APNs requires h2", c.id, p)
 		return
 	}
+	if s.drainNew.Load() {
+		s.refuseConn(c, tc)
+		return
+	}
 	hs := &http.Server{ErrorLog: s.errorLog}
 	h2s := &http2.Server{MaxConcurrentStreams: s.maxConc}
 	if err := http2.ConfigureServer(hs, h2s); err != nil {
@@ -481,6 +495,22 @@ func (s *Server) serveConn(c *conn) {
 		Handler:    http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handle(c, w, r) }),
 	})
 	s.logf("fakeapns: conn %d: closed after %d streams", c.id, c.streams.Load())
+}
+
+// SetDrainNew turns Options.DrainNew on or off for connections accepted
+// from now on.
+func (s *Server) SetDrainNew(on bool) { s.drainNew.Store(on) }
+
+// refuseConn sends SETTINGS and GOAWAY (last stream 0, reason Shutdown)
+// on a new connection, reads what the client sends for a moment (so that
+// its requests are on the wire before the close), and closes it.
+func (s *Server) refuseConn(c *conn, tc *tls.Conn) {
+	fr := http2.NewFramer(tc, nil)
+	_ = fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: s.maxConc})
+	_ = fr.WriteGoAway(0, http2.ErrCodeNo, []byte(`{"reason":"Shutdown"}`))
+	s.logf("fakeapns: conn %d: refused at once with GOAWAY last=0", c.id)
+	_ = tc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	_, _ = io.Copy(io.Discard, tc)
 }
 
 // fingerprint shows a secret as the first 8 hex digits of its SHA-256.

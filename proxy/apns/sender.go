@@ -278,11 +278,21 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 		if out.wrote {
 			attempts++
 		}
-		if out.unprocessed && ctx.Err() == nil && resends < s.opts.MaxResends {
-			resends++
-			continue
+		if out.unprocessed {
+			if ctx.Err() == nil && resends < s.opts.MaxResends {
+				resends++
+				continue
+			}
+			// Re-sends ran out, or the deadline passed between them: the
+			// notification surely was not delivered.
+			out.err = s.notSent(ctx, out.conn, resends)
 		}
 		tries++
+		if out.err == nil && out.reply == nil {
+			// Every outcome carries a reply or an error; never dereference
+			// a missing reply, whatever path produced it.
+			out.err = translate.NewError(translate.CodeUpstreamUnavailable, "APNs gave no answer and no error (not delivered)", "retry; report this to pushproxy's maintainers if it repeats")
+		}
 		if out.err != nil {
 			last = out.err
 		} else if out.reply.Status == http.StatusOK {
@@ -550,6 +560,38 @@ func (s *Sender) transportError(ctx context.Context, conn *pconn, err error, wro
 		if e.Code == translate.CodeUpstreamUnavailable {
 			e.Action = translate.ActionRetryLater
 		}
+	}
+	return e
+}
+
+// notSent is the error of a notification that every connection refused
+// before processing it (GOAWAY with a lower last stream ID, REFUSED_STREAM,
+// a connection that closed before the request was written) until the
+// re-sends ran out or the deadline passed: it was surely not delivered.
+func (s *Sender) notSent(ctx context.Context, conn *pconn, resends int) *translate.Error {
+	reason := ""
+	if conn != nil {
+		if g := conn.goAway.Load(); g != nil {
+			reason = g.Reason
+			if reason == "" {
+				reason = "GOAWAY " + g.ErrCode.String()
+			}
+		}
+	}
+	var e *translate.Error
+	if ctx.Err() != nil {
+		e = translate.NewError(translate.CodeUpstreamTimeout,
+			"APNs did not take the notification before the deadline (not delivered)",
+			"APNs kept refusing new streams (GOAWAY or REFUSED_STREAM); retry later, or raise X-Request-Timeout if this repeats")
+	} else {
+		e = translate.NewError(translate.CodeUpstreamUnavailable,
+			fmt.Sprintf("APNs refused the notification on %d connections in a row (not delivered)", resends+1),
+			"APNs (or a load balancer in front of it) is draining every connection; retry later and check network access to the APNs host")
+	}
+	e.Retryable, e.Action = true, translate.ActionRetryLater
+	if reason != "" {
+		e.Message += ": the server sent GOAWAY (" + reason + ")"
+		e.Upstream = &translate.Upstream{Reason: reason}
 	}
 	return e
 }
