@@ -19,18 +19,22 @@ import (
 // Config is pushproxy's configuration file (config.example.yaml documents
 // every option and its default).
 type Config struct {
-	Listen         string         `yaml:"listen"`
-	AuthTokenFile  string         `yaml:"auth_token_file"`
-	RequestTimeout time.Duration  `yaml:"request_timeout"`
-	MaxInFlight    int            `yaml:"max_in_flight"`
-	MaxBatch       int            `yaml:"max_batch"`
-	MaxBodyBytes   int64          `yaml:"max_body_bytes"`
-	ShutdownGrace  time.Duration  `yaml:"shutdown_grace"`
-	Log            LogConfig      `yaml:"log"`
-	APNs           []APNsConfig   `yaml:"apns"`
-	WebPush        *WebPushConfig `yaml:"webpush"`
-	Upstream       UpstreamConfig `yaml:"upstream"`
-	Reload         ReloadConfig   `yaml:"reload"`
+	Listen         string        `yaml:"listen"`
+	AuthTokenFile  string        `yaml:"auth_token_file"`
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	MaxInFlight    int           `yaml:"max_in_flight"`
+	MaxBatch       int           `yaml:"max_batch"`
+	MaxBodyBytes   int64         `yaml:"max_body_bytes"`
+	// MaxBodyBytesInFlight bounds the request bytes held in memory at once,
+	// over all requests: a request whose body does not fit is answered
+	// overloaded at once (peak memory is a few times this).
+	MaxBodyBytesInFlight int64          `yaml:"max_body_bytes_in_flight"`
+	ShutdownGrace        time.Duration  `yaml:"shutdown_grace"`
+	Log                  LogConfig      `yaml:"log"`
+	APNs                 []APNsConfig   `yaml:"apns"`
+	WebPush              *WebPushConfig `yaml:"webpush"`
+	Upstream             UpstreamConfig `yaml:"upstream"`
+	Reload               ReloadConfig   `yaml:"reload"`
 }
 
 // LogConfig selects the log format and level.
@@ -93,13 +97,14 @@ type ReloadConfig struct {
 // Defaults returns the configuration with every default filled in.
 func Defaults() Config {
 	return Config{
-		Listen:         "127.0.0.1:8570",
-		RequestTimeout: 10 * time.Second,
-		MaxInFlight:    1024,
-		MaxBatch:       500,
-		MaxBodyBytes:   1 << 20,
-		ShutdownGrace:  20 * time.Second,
-		Log:            LogConfig{Format: "json", Level: "info"},
+		Listen:               "127.0.0.1:8570",
+		RequestTimeout:       10 * time.Second,
+		MaxInFlight:          1024,
+		MaxBatch:             500,
+		MaxBodyBytes:         1 << 20,
+		MaxBodyBytesInFlight: 32 << 20,
+		ShutdownGrace:        20 * time.Second,
+		Log:                  LogConfig{Format: "json", Level: "info"},
 		Upstream: UpstreamConfig{
 			APNsProductionURL:  "https://api.push.apple.com",
 			APNsDevelopmentURL: "https://api.sandbox.push.apple.com",
@@ -220,6 +225,9 @@ func (c *Config) Validate() error {
 	if c.MaxBodyBytes < 1024 {
 		bad("max_body_bytes: must be at least 1024")
 	}
+	if c.MaxBodyBytesInFlight < c.MaxBodyBytes {
+		bad("max_body_bytes_in_flight: must be at least max_body_bytes (%d)", c.MaxBodyBytes)
+	}
 	if c.ShutdownGrace < 0 {
 		bad("shutdown_grace: must not be negative")
 	}
@@ -279,7 +287,7 @@ func (c *Config) Validate() error {
 	}
 	if w := c.WebPush; w != nil {
 		if err := creds.ValidateSubject(w.Subject); err != nil {
-			bad("webpush.subject: %v", err)
+			errs = append(errs, creds.SubjectError(w.Subject, err))
 		}
 		if len(w.Keys) == 0 {
 			bad("webpush.keys: at least one VAPID key is required (pushproxy vapid-keys makes one)")

@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -360,7 +361,7 @@ func TestRefusedBeforeSending(t *testing.T) {
 		{"too large", `{"to":{"apns":{"token":"` + tok + `"}},"title":"x","body":"` + big + `"}`, "payload_too_large", "", 413},
 		{"unknown credential", `{"to":{"apns":{"token":"` + tok + `","credential":"nope"}},"title":"x"}`, "invalid_request", "to.apns.credential", 400},
 		{"bad environment", `{"to":{"apns":{"token":"` + tok + `","environment":"staging"}},"title":"x"}`, "invalid_request", "to.apns.environment", 400},
-		{"unknown topic", `{"to":{"apns":{"token":"` + tok + `","topic":"org.unknown.app"}},"title":"x"}`, "credentials_missing", "", 503},
+		{"unknown topic", `{"to":{"apns":{"token":"` + tok + `","topic":"org.unknown.app"}},"title":"x"}`, "topic_mismatch", "to.apns.topic", 400},
 		{"not json", `{"to":`, "invalid_request", "", 400},
 		{"trailing data", `{"to":{"apns":{"token":"` + tok + `"}},"title":"x"} {}`, "invalid_request", "", 400},
 	}
@@ -501,7 +502,7 @@ func TestMissingKeyAtStart(t *testing.T) {
 		t.Fatalf("%d %s", a.Status, a.Raw)
 	}
 	h.addSecretKey(writeKey(t, h.keyPath, h.key))
-	h.srv.Store().Reload()
+	h.srv.Reload("test")
 	if a := h.get("/readyz"); a.Status != 200 || a.Body["status"] != "ready" {
 		t.Fatalf("readyz after the file appeared: %d %s", a.Status, a.Raw)
 	}
@@ -517,7 +518,7 @@ func TestBadFileKeepsGoodKey(t *testing.T) {
 	if err := os.WriteFile(h.keyPath, []byte("-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h.srv.Store().Reload()
+	h.srv.Reload("test")
 	a := h.get("/readyz")
 	if a.Status != 200 || a.Body["status"] != "degraded" || !strings.Contains(string(a.Raw), "truncated") {
 		t.Fatalf("readyz %d %s", a.Status, a.Raw)
@@ -540,7 +541,7 @@ func TestSeveralCredentials(t *testing.T) {
 	}})
 	writeKey(t, otherPath, other)
 	h.addSecret(other.D.Text(16))
-	h.srv.Store().Reload()
+	h.srv.Reload("test")
 	h.fake.AddKey("TEAM2TEAM2", "ZZZ987YYYX", &other.PublicKey, "com.second.app")
 	n := alert(h.token())
 	n["to"].(map[string]any)["apns"].(map[string]any)["topic"] = "com.second.app"
@@ -570,7 +571,7 @@ func TestAuthToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.addSecret("s3cret-token")
-	h.srv.Store().Reload()
+	h.srv.Reload("test")
 	tok := h.token()
 	if a := h.post("/v1/notifications", alert(tok)); a.Status != 401 || a.code() != "unauthorized" {
 		t.Errorf("no token: %d %s", a.Status, a.Raw)
@@ -606,11 +607,20 @@ func TestOverloaded(t *testing.T) {
 
 func TestRoutes(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	if a := h.get("/nope"); a.Status != 404 || a.code() != "invalid_request" {
+	if a := h.get("/nope"); a.Status != 404 || a.code() != "not_found" || a.errField("hint") == "" {
 		t.Errorf("unknown route: %d %s", a.Status, a.Raw)
 	}
-	if a := h.get("/v1/notifications"); a.Status != 400 || a.code() != "invalid_request" {
-		t.Errorf("GET on a POST route: %d %s", a.Status, a.Raw)
+	for path, allow := range map[string]string{"/v1/notifications": "POST", "/v1/notifications/batch": "POST",
+		"/healthz": "GET, HEAD", "/readyz": "GET, HEAD", "/metrics": "GET, HEAD", "/v1/webpush/vapid-public-key": "GET, HEAD"} {
+		method := "GET"
+		if allow != "POST" {
+			method = "DELETE"
+		}
+		req, _ := http.NewRequest(method, h.url+path, nil)
+		a := h.do(req)
+		if a.Status != 405 || a.code() != "method_not_allowed" || a.Header.Get("Allow") != allow || a.errField("hint") == "" {
+			t.Errorf("%s %s: %d Allow %q %s", method, path, a.Status, a.Header.Get("Allow"), a.Raw)
+		}
 	}
 	if a := h.get("/metrics"); a.Status != 200 || !strings.Contains(string(a.Raw), "pushproxy_in_flight") {
 		t.Errorf("metrics: %d", a.Status)

@@ -368,7 +368,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	expectAnswer(t, "too large", post("/v1/notifications", big), 413, "payload_too_large")
 	unknownTopic := alert(h.token())
 	unknownTopic["to"].(map[string]any)["apns"].(map[string]any)["topic"] = "com.unknown.app"
-	expectAnswer(t, "no credential for the topic", post("/v1/notifications", unknownTopic), 503, "credentials_missing")
+	expectAnswer(t, "no credential for the topic", post("/v1/notifications", unknownTopic), 400, "topic_mismatch")
 	noCred := alert(h.token())
 	noCred["to"].(map[string]any)["apns"].(map[string]any)["credential"] = "nope"
 	expectAnswer(t, "unknown credential", post("/v1/notifications", noCred), 400, "invalid_request")
@@ -423,7 +423,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	if a.Status != 200 || len(results) != 5 {
 		t.Fatalf("batch: %d %s", a.Status, a.Raw)
 	}
-	wantCodes := []string{"", "recipient_gone", "payload_too_large", "", "credentials_missing"}
+	wantCodes := []string{"", "recipient_gone", "payload_too_large", "", "topic_mismatch"}
 	for i, r := range results {
 		e, _ := r.(map[string]any)["error"].(map[string]any)
 		got, _ := e["code"].(string)
@@ -460,7 +460,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	if err := os.WriteFile(h.keyPath, []byte("-----BEGIN PRIVATE KEY-----\ntruncated"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h.srv.Store().Reload()
+	h.srv.Reload("test")
 	a = get("/readyz")
 	if a.Status != 200 || a.Body["status"] != "degraded" {
 		t.Errorf("readyz after a bad reload: %d %s", a.Status, a.Raw)
@@ -489,7 +489,7 @@ func TestOpenAPIUnauthorizedAndOverloaded(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.addSecret("openapi-secret")
-	h.srv.Store().Reload()
+	h.srv.Reload("test")
 	auth := []string{"Authorization", "Bearer openapi-secret"}
 
 	a := openAPIDo(t, h, specCall{method: "POST", path: "/v1/notifications", body: alert(h.token())})

@@ -99,7 +99,8 @@ func timePtr(t time.Time) *time.Time {
 // reload failed and the last good key is in use: degraded), 503 when none
 // can, and at once on shutdown.
 func (s *Server) readiness() (int, readyBody) {
-	snap := s.store.Snapshot()
+	cur := s.state()
+	snap := cur.creds
 	body := readyBody{Platforms: map[string]readyPlatform{}}
 	if st := s.configInfo.Load(); st != nil && st.File != "" {
 		body.Config = st
@@ -107,7 +108,7 @@ func (s *Server) readiness() (int, readyBody) {
 	ap := apnsReadiness(snap)
 	noteSkew(&ap, "APNs", s.apns.ClockSkew)
 	body.Platforms["apns"] = ap
-	wp := webpushReadiness(snap, s.conf().WebPush != nil)
+	wp := webpushReadiness(snap, cur.cfg.WebPush != nil)
 	if wp.Status != "not_configured" {
 		noteSkew(&wp, "the push service", s.webpush.ClockSkew)
 	}

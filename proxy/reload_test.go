@@ -444,7 +444,7 @@ apns:
 	// A topic added to the list: the other app's notifications now route.
 	n := alert(h.token())
 	n["to"].(map[string]any)["apns"].(map[string]any)["topic"] = "com.example.other"
-	if a := h.post("/v1/notifications", n); a.code() != "credentials_missing" {
+	if a := h.post("/v1/notifications", n); a.code() != "topic_mismatch" {
 		t.Fatalf("before: %d %s", a.Status, a.Raw)
 	}
 	write("127.0.0.1:0", bundle+", com.example.other", "")

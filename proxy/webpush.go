@@ -13,8 +13,8 @@ import (
 // sendWebPush delivers one Web Push notification: subscription checked,
 // message built, encrypted and signed with the subscription's VAPID key
 // (or the primary), the other keys tried on a key mismatch.
-func (s *Server) sendWebPush(ctx context.Context, n *translate.Notification) (*translate.Result, string, *translate.Error) {
-	cfg := s.conf()
+func (s *Server) sendWebPush(ctx context.Context, st *state, n *translate.Notification) (*translate.Result, string, *translate.Error) {
+	cfg := st.cfg
 	if cfg.WebPush == nil {
 		return nil, "", translate.NewError(translate.CodeCredentialsMissing, "Web Push is not configured in this pushproxy",
 			"add a webpush section with a subject and VAPID keys to the configuration (pushproxy vapid-keys makes a key)")
@@ -24,7 +24,7 @@ func (s *Server) sendWebPush(ctx context.Context, n *translate.Notification) (*t
 	if e != nil {
 		return nil, "", e
 	}
-	snap := s.store.Snapshot()
+	snap := st.creds
 	var keys []webpush.KeyRef
 	for _, c := range snap.VAPID {
 		if c.Usable() {
@@ -72,10 +72,6 @@ func (s *Server) sendWebPush(ctx context.Context, n *translate.Notification) (*t
 // handleVAPIDPublicKey answers the key new subscribers must use
 // (applicationServerKey) and every key still accepted during a rotation.
 func (s *Server) handleVAPIDPublicKey(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		writeError(w, translate.Invalid("", "method %s not allowed; use GET", r.Method))
-		return
-	}
 	type key struct {
 		Name      string `json:"name"`
 		PublicKey string `json:"public_key"`
@@ -85,7 +81,7 @@ func (s *Server) handleVAPIDPublicKey(w http.ResponseWriter, r *http.Request) {
 		PublicKey string `json:"public_key"`
 		Keys      []key  `json:"keys"`
 	}{Keys: []key{}}
-	for _, c := range s.store.Snapshot().VAPID {
+	for _, c := range s.state().creds.VAPID {
 		if !c.Usable() {
 			continue
 		}

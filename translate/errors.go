@@ -27,6 +27,13 @@ const (
 	CodeDestinationForbidden Code = "destination_forbidden"
 	CodeUnauthorized         Code = "unauthorized"
 	CodeOverloaded           Code = "overloaded"
+	// CodeNotFound and CodeMethodNotAllowed answer a request for a path the
+	// local API does not have, or a method its path does not take.
+	CodeNotFound         Code = "not_found"
+	CodeMethodNotAllowed Code = "method_not_allowed"
+	// CodeInternalError is pushproxy's own failure (a recovered panic): the
+	// notification may or may not have been sent.
+	CodeInternalError Code = "internal_error"
 )
 
 // Codes lists every code, in the order of the documentation table.
@@ -34,7 +41,7 @@ var Codes = []Code{
 	CodeInvalidRequest, CodePayloadTooLarge, CodeInvalidRecipient, CodeRecipientGone,
 	CodeTopicMismatch, CodeEnvironmentMismatch, CodeCredentialsRejected, CodeVAPIDKeyMismatch,
 	CodeCredentialsMissing, CodeRateLimited, CodeUpstreamUnavailable, CodeUpstreamTimeout,
-	CodeDestinationForbidden, CodeUnauthorized, CodeOverloaded,
+	CodeDestinationForbidden, CodeUnauthorized, CodeOverloaded, CodeNotFound, CodeMethodNotAllowed, CodeInternalError,
 }
 
 // HTTPStatus is the status of pushproxy's own answer for a code; it follows
@@ -46,6 +53,10 @@ func (c Code) HTTPStatus() int {
 		return 400
 	case CodeUnauthorized:
 		return 401
+	case CodeNotFound:
+		return 404
+	case CodeMethodNotAllowed:
+		return 405
 	case CodeRecipientGone:
 		return 410
 	case CodePayloadTooLarge:
@@ -59,7 +70,7 @@ func (c Code) HTTPStatus() int {
 	case CodeUpstreamTimeout:
 		return 504
 	}
-	return 500
+	return 500 // CodeInternalError
 }
 
 // Action tells the caller what to do about an error.
@@ -87,12 +98,17 @@ type Upstream struct {
 type Error struct {
 	Code       Code      `json:"code"`
 	Message    string    `json:"message"`
-	Hint       string    `json:"hint,omitempty"`
+	Hint       string    `json:"hint"`
 	Retryable  bool      `json:"retryable"`
 	Action     Action    `json:"action"`
 	RetryAfter int       `json:"retry_after,omitempty"` // seconds
 	Platform   string    `json:"platform,omitempty"`
 	Upstream   *Upstream `json:"upstream,omitempty"`
+	// MaybeDelivered says the request reached the upstream before the
+	// failure, so it may have been delivered (a connection lost after the
+	// request was written, a deadline that passed while waiting for the
+	// answer). Not part of the answer: its message and hint say it.
+	MaybeDelivered bool `json:"-"`
 	// Field names the offending request field for invalid_request and
 	// invalid_recipient, in dotted JSON form ("to.apns.token").
 	Field string `json:"field,omitempty"`
@@ -113,7 +129,7 @@ func (e *Error) Status() int { return e.Code.HTTPStatus() }
 func defaultAction(c Code) Action {
 	switch c {
 	case CodeInvalidRequest, CodePayloadTooLarge, CodeTopicMismatch,
-		CodeEnvironmentMismatch, CodeDestinationForbidden:
+		CodeEnvironmentMismatch, CodeDestinationForbidden, CodeNotFound, CodeMethodNotAllowed:
 		return ActionFixRequest
 	case CodeInvalidRecipient, CodeRecipientGone:
 		return ActionRemoveRecipient
@@ -136,14 +152,71 @@ func defaultRetryable(c Code) bool {
 	return false
 }
 
-// NewError builds an error with the code's default action and retryability.
+// NewError builds an error with the code's default action and
+// retryability. Every error carries a hint: an empty one becomes the
+// code's default (DefaultHint).
 func NewError(c Code, message, hint string) *Error {
+	if hint == "" {
+		hint = DefaultHint(c)
+	}
 	return &Error{Code: c, Message: message, Hint: hint, Action: defaultAction(c), Retryable: defaultRetryable(c)}
+}
+
+// DefaultHint is the one-sentence hint of a code, for errors that have no
+// more precise one. Every code has one (a test walks Codes).
+func DefaultHint(c Code) string {
+	switch c {
+	case CodeInvalidRequest:
+		return "fix the request and send it again: the body is one JSON object as described in api/openapi.yaml"
+	case CodePayloadTooLarge:
+		return "shorten the title, body or data: APNs takes 4096 bytes (VoIP 5120), Web Push one 4096-byte record after encryption"
+	case CodeInvalidRecipient:
+		return "check the device token or subscription was copied in full from the app; if it was, delete it"
+	case CodeRecipientGone:
+		return "delete this recipient: it will never accept notifications again"
+	case CodeTopicMismatch:
+		return "check the topic (bundle ID) against the app the token was issued to and the credential's topics"
+	case CodeEnvironmentMismatch:
+		return "send development builds' tokens with environment development, or set the credential's environment to auto"
+	case CodeCredentialsRejected:
+		return "check the credential's key, key ID and team ID against the developer account, and this machine's clock"
+	case CodeVAPIDKeyMismatch:
+		return "the subscription was made with another VAPID key: have the browser subscribe again with GET /v1/webpush/vapid-public-key"
+	case CodeCredentialsMissing:
+		return "check the credential files named in the configuration; /readyz shows each one's state and last error"
+	case CodeRateLimited:
+		return "send less often to this recipient or topic; wait retry_after seconds before retrying"
+	case CodeUpstreamUnavailable:
+		return "retry later; if it persists, check network access to the push service from this host"
+	case CodeUpstreamTimeout:
+		return "retry later, or raise X-Request-Timeout (or request_timeout) if the push service is slow from here"
+	case CodeDestinationForbidden:
+		return "send only to https endpoints of known push services, or add the host to webpush.allow_endpoints"
+	case CodeUnauthorized:
+		return "send Authorization: Bearer <contents of auth_token_file>"
+	case CodeOverloaded:
+		return "retry after retry_after seconds; raise max_in_flight or run more replicas if this persists"
+	case CodeMethodNotAllowed:
+		return "use the method the Allow header names; the routes are POST /v1/notifications, POST /v1/notifications/batch, GET /v1/webpush/vapid-public-key, GET /healthz, GET /readyz, GET /metrics"
+	case CodeNotFound:
+		return "the routes are POST /v1/notifications, POST /v1/notifications/batch, GET /v1/webpush/vapid-public-key, GET /healthz, GET /readyz, GET /metrics"
+	case CodeInternalError:
+		return "this is a bug in pushproxy: report it with the log line of this request; the notification may or may not have been sent"
+	}
+	return "see the error-code table in the README"
+}
+
+// fieldHint is the hint of an error about one field of the request.
+func fieldHint(field string) string {
+	if field == "" {
+		return DefaultHint(CodeInvalidRequest)
+	}
+	return "fix " + field + " and send again; api/openapi.yaml gives its type and allowed values"
 }
 
 // Invalid is an invalid_request error naming the offending field.
 func Invalid(field, format string, args ...any) *Error {
-	e := NewError(CodeInvalidRequest, fmt.Sprintf(format, args...), "")
+	e := NewError(CodeInvalidRequest, fmt.Sprintf(format, args...), fieldHint(field))
 	e.Field = field
 	if field != "" {
 		e.Message = field + ": " + e.Message
@@ -157,6 +230,16 @@ func InvalidRecipient(field, format string, args ...any) *Error {
 	e.Field = field
 	if field != "" {
 		e.Message = field + ": " + e.Message
+		e.Hint = "check " + field + " was copied in full from the app or browser; a recipient the platform refuses should be deleted"
+	}
+	return e
+}
+
+// WithHint replaces the hint, for an error whose cause is better known
+// than its code's default says.
+func (e *Error) WithHint(hint string) *Error {
+	if hint != "" {
+		e.Hint = hint
 	}
 	return e
 }

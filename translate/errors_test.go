@@ -10,9 +10,14 @@ import (
 	"github.com/pushproxy/pushproxy/translate"
 )
 
+// localCodes are the codes the local API adds to DESIGN.md's table (the
+// README's table lists them too): a path or method it does not have, and
+// its own failure.
+var localCodes = map[translate.Code]int{"not_found": 404, "method_not_allowed": 405, "internal_error": 500}
+
 func TestCodeHTTPStatus(t *testing.T) {
-	if len(translate.Codes) != len(designStatus) {
-		t.Errorf("translate.Codes has %d codes, DESIGN.md's table %d", len(translate.Codes), len(designStatus))
+	if len(translate.Codes) != len(designStatus)+len(localCodes) {
+		t.Errorf("translate.Codes has %d codes, DESIGN.md's table %d and the local API %d", len(translate.Codes), len(designStatus), len(localCodes))
 	}
 	seen := map[translate.Code]bool{}
 	for _, c := range translate.Codes {
@@ -21,6 +26,9 @@ func TestCodeHTTPStatus(t *testing.T) {
 		}
 		seen[c] = true
 		want, ok := designStatus[c]
+		if !ok {
+			want, ok = localCodes[c]
+		}
 		if !ok {
 			t.Errorf("code %s is not in DESIGN.md's table", c)
 			continue
@@ -34,6 +42,29 @@ func TestCodeHTTPStatus(t *testing.T) {
 	}
 	if got := translate.Code("no_such_code").HTTPStatus(); got != 500 {
 		t.Errorf("unknown code → %d, want 500", got)
+	}
+}
+
+// TestEveryCodeHasAHint: an error built without a hint gets its code's.
+func TestEveryCodeHasAHint(t *testing.T) {
+	hints := map[string]translate.Code{}
+	for _, c := range translate.Codes {
+		h := translate.DefaultHint(c)
+		if h == "" || h == translate.DefaultHint("no_such_code") {
+			t.Errorf("%s has no hint of its own", c)
+		}
+		if other, dup := hints[h]; dup {
+			t.Errorf("%s and %s share a hint", c, other)
+		}
+		hints[h] = c
+		if e := translate.NewError(c, "m", ""); e.Hint != h {
+			t.Errorf("NewError(%s) hint %q", c, e.Hint)
+		}
+	}
+	for _, e := range []*translate.Error{translate.Invalid("", "x"), translate.Invalid("to.apns.token", "x"), translate.InvalidRecipient("to.apns.token", "x")} {
+		if e.Hint == "" {
+			t.Errorf("%+v has no hint", e)
+		}
 	}
 }
 
@@ -105,7 +136,11 @@ func TestErrorJSONShape(t *testing.T) {
 	if !strings.Contains(s, `"retryable":false`) {
 		t.Errorf("retryable missing: %s", s)
 	}
-	for _, k := range []string{"hint", "retry_after", "platform", "upstream", "field"} {
+	// hint is always present and never empty: the contract promises one.
+	if !strings.Contains(s, `"hint":"fix the request`) {
+		t.Errorf("hint missing: %s", s)
+	}
+	for _, k := range []string{"retry_after", "platform", "upstream", "field"} {
 		if strings.Contains(s, `"`+k+`"`) {
 			t.Errorf("empty %s present: %s", k, s)
 		}

@@ -100,7 +100,37 @@ func DecodeNotification(data []byte) (*Notification, *Error) {
 	if err := decodeStrict(data, &n); err != nil {
 		return nil, err
 	}
+	if p := checkJSON(data, notificationNullAllowed); p != nil {
+		return nil, problemError(p)
+	}
 	return &n, nil
+}
+
+// notificationNullAllowed says where a notification may hold null: inside
+// the free-form values (data, sound's dictionary, the apns aps and payload
+// blocks, a Web Push payload object) and as a subscription's
+// expirationTime, which browsers' PushSubscription.toJSON() writes as null.
+// Everywhere else null is refused: a field is given or left out.
+func notificationNullAllowed(p []string) bool {
+	switch {
+	case len(p) >= 2 && (p[0] == "data" || p[0] == "sound"):
+		return true
+	case len(p) >= 3 && p[0] == "apns" && (p[1] == "aps" || p[1] == "payload"):
+		return true
+	case len(p) >= 3 && p[0] == "webpush" && p[1] == "payload":
+		return true
+	case len(p) == 3 && p[0] == "to" && p[1] == "webpush" && p[2] == "expirationTime":
+		return true
+	}
+	return false
+}
+
+// problemError is the invalid_request of a checkJSON finding.
+func problemError(p *jsonProblem) *Error {
+	if p.path == "" {
+		return Invalid("", "%s", p.msg)
+	}
+	return Invalid(p.path, "%s", p.msg)
 }
 
 // DecodeBatch decodes {"notifications":[…]} strictly at the top level; each
@@ -111,6 +141,11 @@ func DecodeBatch(data []byte) ([]json.RawMessage, *Error) {
 	}
 	if err := decodeStrict(data, &b); err != nil {
 		return nil, err
+	}
+	// The entries are checked one by one when they are decoded; here only
+	// the envelope (a duplicate "notifications", a null).
+	if p := checkJSON(data, func(p []string) bool { return len(p) >= 1 }); p != nil && !strings.HasPrefix(p.path, "notifications[") {
+		return nil, problemError(p)
 	}
 	if b.Notifications == nil {
 		return nil, Invalid("notifications", "is required (an array of notifications)")

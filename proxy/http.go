@@ -1,0 +1,520 @@
+package proxy
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pushproxy/pushproxy/translate"
+)
+
+// maxHeaderBytes bounds a request's header block; net/http answers a
+// larger one itself with a plain-text 431 (see the README).
+const maxHeaderBytes = 64 << 10
+
+// routes is the local API: every path with the methods it allows. A wrong
+// method on a known path is 405 with Allow, an unknown path 404, both in
+// the normalised error shape; a panic anywhere is answered internal_error.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	get := []string{http.MethodGet, http.MethodHead}
+	mux.Handle("/v1/notifications", allow([]string{http.MethodPost}, http.HandlerFunc(s.handleSend)))
+	mux.Handle("/v1/notifications/batch", allow([]string{http.MethodPost}, http.HandlerFunc(s.handleBatch)))
+	mux.Handle("/v1/webpush/vapid-public-key", allow(get, s.authed(s.handleVAPIDPublicKey)))
+	mux.Handle("/healthz", allow(get, http.HandlerFunc(s.handleHealth)))
+	mux.Handle("/readyz", allow(get, http.HandlerFunc(s.handleReady)))
+	mux.Handle("/metrics", allow(get, promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, translate.NewError(translate.CodeNotFound, "no route "+strconv.Quote(r.URL.Path),
+			"the API is POST /v1/notifications, POST /v1/notifications/batch, GET /v1/webpush/vapid-public-key, GET /healthz, GET /readyz, GET /metrics"))
+	})
+	return s.recoverPanics(mux)
+}
+
+// allow answers 405 with an Allow header to the methods a route does not take.
+func allow(methods []string, h http.Handler) http.Handler {
+	list := strings.Join(methods, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, m := range methods {
+			if r.Method == m {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+		w.Header().Set("Allow", list)
+		writeError(w, translate.NewError(translate.CodeMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path,
+			"use "+list+" on "+r.URL.Path))
+	})
+}
+
+// panicWriter remembers whether an answer was started, so that a panic
+// can still be answered when none was.
+type panicWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *panicWriter) WriteHeader(code int) { w.wrote = true; w.ResponseWriter.WriteHeader(code) }
+func (w *panicWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (read deadlines).
+func (w *panicWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// recoverPanics answers a panic in a handler with internal_error (logged
+// with its stack, counted) instead of a cut connection.
+func (s *Server) recoverPanics(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pw := &panicWriter{ResponseWriter: w}
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			e := s.panicked(v, r.Method+" "+r.URL.Path)
+			if !pw.wrote {
+				writeError(pw, e)
+			}
+		}()
+		h.ServeHTTP(pw, r)
+	})
+}
+
+// panicked logs and counts a recovered panic and returns its answer.
+func (s *Server) panicked(v any, where string) *translate.Error {
+	s.log.Error("panic in a request; answered internal_error", "where", where, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	s.m.notifications.WithLabelValues("unknown", string(translate.CodeInternalError)).Inc()
+	return translate.NewError(translate.CodeInternalError, "pushproxy failed while handling this request (it may or may not have been sent)", "")
+}
+
+type errorBody struct {
+	Error *translate.Error `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *translate.Error) {
+	if e.Hint == "" {
+		e.Hint = translate.DefaultHint(e.Code)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	writeJSON(w, e.Status(), errorBody{e})
+}
+
+// authorized checks the bearer token against st (constant-time compare)
+// when auth_token_file is set.
+func authorized(st *state, r *http.Request) bool {
+	if st.cfg.AuthTokenFile == "" {
+		return true
+	}
+	want := st.creds.AuthToken
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && len(want) > 0 && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) == 1
+}
+
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="pushproxy"`)
+	writeError(w, translate.NewError(translate.CodeUnauthorized, "missing or wrong bearer token", "send Authorization: Bearer <contents of auth_token_file>"))
+}
+
+// authed guards a route that is not a notification route (those check the
+// token in their prologue). Health, readiness and metrics stay open for
+// probes.
+func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(s.state(), r) {
+			unauthorized(w)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// request is a notification request past its prologue: the state it runs
+// under, its deadline and its body.
+type request struct {
+	st     *state
+	ctx    context.Context
+	cancel context.CancelFunc
+	body   []byte
+	held   int64 // request bytes taken from the budget
+	s      *Server
+}
+
+// done releases what the prologue took.
+func (q *request) done() {
+	q.cancel()
+	q.s.bytes.give(q.held)
+}
+
+// begin is the prologue shared by the notification routes, in this order:
+// refuse during shutdown; load the state once; check the bearer token and
+// the content type; set the deadline; admit the body's bytes against
+// max_body_bytes_in_flight (at once, overloaded beyond it); read the body
+// under the request's deadline. A notification slot is taken only after
+// this, so a client that never finishes its body holds no slot.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, limit func(*Config) int64) (*request, *translate.Error) {
+	if s.shuttingDown.Load() {
+		return nil, shuttingDown()
+	}
+	st := s.state()
+	if !authorized(st, r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="pushproxy"`)
+		return nil, translate.NewError(translate.CodeUnauthorized, "missing or wrong bearer token", "send Authorization: Bearer <contents of auth_token_file>")
+	}
+	if e := checkContentType(r.Header.Get("Content-Type")); e != nil {
+		return nil, e
+	}
+	d, e := requestTimeout(r, st.cfg.RequestTimeout)
+	if e != nil {
+		return nil, e
+	}
+	max := limit(st.cfg)
+	if r.ContentLength > max {
+		return nil, tooLarge(max)
+	}
+	q := &request{st: st, s: s}
+	q.ctx, q.cancel = context.WithTimeout(r.Context(), d)
+	body, e := s.readBody(w, r, q, max)
+	if e != nil {
+		q.done()
+		return nil, e
+	}
+	q.body = body
+	return q, nil
+}
+
+func tooLarge(max int64) *translate.Error {
+	return translate.NewError(translate.CodePayloadTooLarge, fmt.Sprintf("the request body is over %d bytes", max), "send smaller requests, or split a batch (max_body_bytes)")
+}
+
+// checkContentType accepts application/json (charset utf-8 if one is
+// named), or no Content-Type at all.
+func checkContentType(ct string) *translate.Error {
+	if ct == "" {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return translate.Invalid("Content-Type", "must be application/json, not %q", ct).WithHint("send the header Content-Type: application/json")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return translate.Invalid("Content-Type", "charset must be utf-8, not %q", cs).WithHint("send JSON as UTF-8 with Content-Type: application/json")
+	}
+	return nil
+}
+
+// requestTimeout is X-Request-Timeout (decimal seconds, from
+// MinRequestTimeout to MaxRequestTimeout, larger values capped) or the
+// configured default.
+func requestTimeout(r *http.Request, def time.Duration) (time.Duration, *translate.Error) {
+	v := r.Header.Get("X-Request-Timeout")
+	if v == "" {
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || f != f || f < MinRequestTimeout.Seconds() {
+		return 0, translate.Invalid("X-Request-Timeout", "must be a number of seconds from %g, such as 2.5, not %q", MinRequestTimeout.Seconds(), v).
+			WithHint("send the seconds the caller can wait, retries included (at most " + MaxRequestTimeout.String() + "), or leave the header out for request_timeout")
+	}
+	if f > MaxRequestTimeout.Seconds() {
+		return MaxRequestTimeout, nil
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+// budgetChunk is how many bytes a body of unknown length takes from the
+// budget at a time.
+const budgetChunk = 64 << 10
+
+// readBody reads the body under the request's deadline, taking its bytes
+// from the budget first: all at once when the length is declared, chunk
+// by chunk as they arrive when it is not.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, q *request, max int64) ([]byte, *translate.Error) {
+	if r.ContentLength >= 0 {
+		if !s.bytes.take(r.ContentLength) {
+			return nil, bodyOverloaded()
+		}
+		q.held = r.ContentLength
+	}
+	rc := http.NewResponseController(w)
+	if dl, ok := q.ctx.Deadline(); ok {
+		_ = rc.SetReadDeadline(dl)
+		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	}
+	var src io.Reader = http.MaxBytesReader(w, r.Body, max)
+	if r.ContentLength < 0 {
+		src = &budgetReader{r: src, b: s.bytes, q: q}
+	}
+	size := r.ContentLength
+	if size < 0 {
+		size = 512
+	}
+	buf := make([]byte, 0, size+1)
+	for {
+		n, err := src.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			switch {
+			case errors.As(err, &mbe):
+				return nil, tooLarge(max)
+			case errors.Is(err, errBudget):
+				return nil, bodyOverloaded()
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				return nil, translate.Invalid("", "the request body did not arrive within the request's deadline").
+					WithHint("send the whole body at once; a body must arrive within X-Request-Timeout (or request_timeout)")
+			}
+			return nil, translate.Invalid("", "reading the request body: %v", err)
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+	}
+}
+
+// errBudget ends a body that does not fit in max_body_bytes_in_flight.
+var errBudget = errors.New("max_body_bytes_in_flight reached")
+
+// budgetReader takes a body of undeclared length from the byte budget as
+// it arrives.
+type budgetReader struct {
+	r io.Reader
+	b *byteBudget
+	q *request
+}
+
+func (br *budgetReader) Read(p []byte) (int, error) {
+	if len(p) > budgetChunk {
+		p = p[:budgetChunk]
+	}
+	if !br.b.take(int64(len(p))) {
+		return 0, errBudget
+	}
+	n, err := br.r.Read(p)
+	br.b.give(int64(len(p) - n))
+	br.q.held += int64(n)
+	return n, err
+}
+
+func bodyOverloaded() *translate.Error {
+	e := translate.NewError(translate.CodeOverloaded, "pushproxy holds as many request bytes as max_body_bytes_in_flight allows",
+		"retry after a moment, with smaller batches if you can; raise max_body_bytes_in_flight or run more replicas if this persists")
+	e.RetryAfter = 1
+	return e
+}
+
+// byteBudget bounds the request bytes in memory.
+type byteBudget struct {
+	mu        sync.Mutex
+	used, max int64
+}
+
+func newByteBudget(max int64) *byteBudget { return &byteBudget{max: max} }
+
+func (b *byteBudget) take(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.max {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *byteBudget) give(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+}
+
+func (s *Server) acquire() bool {
+	select {
+	case s.sem <- struct{}{}:
+		s.m.inFlight.Inc()
+		return true
+	default:
+		return false
+	}
+}
+
+// acquireWait waits for a slot until ctx ends (batch entries: a batch
+// queues for slots within its deadline instead of failing entry by entry).
+func (s *Server) acquireWait(ctx context.Context) bool {
+	select {
+	case s.sem <- struct{}{}:
+		s.m.inFlight.Inc()
+		return true
+	default:
+	}
+	select {
+	case s.sem <- struct{}{}:
+		s.m.inFlight.Inc()
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (s *Server) release() {
+	<-s.sem
+	s.m.inFlight.Dec()
+}
+
+func overloaded() *translate.Error {
+	e := translate.NewError(translate.CodeOverloaded, "pushproxy is at its max_in_flight limit", "retry after a moment; raise max_in_flight or run more replicas if this persists")
+	e.RetryAfter = 1
+	return e
+}
+
+func shuttingDown() *translate.Error {
+	e := translate.NewError(translate.CodeOverloaded, "pushproxy is shutting down", "send to another replica, or retry once it has restarted")
+	e.RetryAfter = 1
+	return e
+}
+
+// refuse answers a request its prologue refused, counting what is a
+// notification that was not sent.
+func (s *Server) refuse(w http.ResponseWriter, e *translate.Error) {
+	if e.Code == translate.CodeOverloaded || e.Code == translate.CodeInvalidRequest || e.Code == translate.CodePayloadTooLarge {
+		s.m.notifications.WithLabelValues("unknown", string(e.Code)).Inc()
+	}
+	writeError(w, e)
+}
+
+func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
+	q, e := s.begin(w, r, func(c *Config) int64 { return c.MaxBodyBytes })
+	if e != nil {
+		s.refuse(w, e)
+		return
+	}
+	defer q.done()
+	n, e := translate.DecodeNotification(q.body)
+	if e != nil {
+		s.account("unknown", nil, "", e)
+		writeError(w, e)
+		return
+	}
+	if !s.acquire() {
+		s.m.notifications.WithLabelValues("unknown", string(translate.CodeOverloaded)).Inc()
+		writeError(w, overloaded())
+		return
+	}
+	defer s.release()
+	if s.testHook != nil {
+		s.testHook(n)
+	}
+	res, e := s.send(q.ctx, q.st, n)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
+	q, e := s.begin(w, r, func(c *Config) int64 { return c.MaxBodyBytes * int64(min(c.MaxBatch, 16)) })
+	if e != nil {
+		s.refuse(w, e)
+		return
+	}
+	defer q.done()
+	entries, e := translate.DecodeBatch(q.body)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if len(entries) > q.st.cfg.MaxBatch {
+		writeError(w, translate.Invalid("notifications", "has %d entries; the limit (max_batch) is %d", len(entries), q.st.cfg.MaxBatch).
+			WithHint("split the batch into requests of at most max_batch entries"))
+		return
+	}
+	results := make([]any, len(entries))
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	for range min(batchWorkers, len(entries)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(entries) {
+					return
+				}
+				results[i] = s.batchEntry(q, i, entries[i])
+			}
+		})
+	}
+	wg.Wait()
+	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+}
+
+// batchEntry sends one entry of a batch; a panic fails that entry only
+// (a batch worker's panic would otherwise end the process).
+func (s *Server) batchEntry(q *request, i int, raw json.RawMessage) (out any) {
+	defer func() {
+		if v := recover(); v != nil {
+			out = errorBody{s.panicked(v, fmt.Sprintf("batch entry %d", i))}
+		}
+	}()
+	n, e := translate.DecodeNotification(raw)
+	if e != nil {
+		if e.Field != "" {
+			e.Field = fmt.Sprintf("notifications[%d].%s", i, e.Field)
+		} else {
+			e.Field = fmt.Sprintf("notifications[%d]", i)
+		}
+		s.account("unknown", nil, "", e)
+		return errorBody{e}
+	}
+	if !s.acquireWait(q.ctx) {
+		s.m.notifications.WithLabelValues("unknown", string(translate.CodeOverloaded)).Inc()
+		e := overloaded()
+		e.Message = "no max_in_flight slot came free within the batch's deadline"
+		if context.Cause(q.ctx) == errGraceOver {
+			e = shuttingDown()
+		}
+		return errorBody{e}
+	}
+	defer s.release()
+	if s.testHook != nil {
+		s.testHook(n)
+	}
+	res, e := s.send(q.ctx, q.st, n)
+	if e != nil {
+		return errorBody{e}
+	}
+	return res
+}
