@@ -7,84 +7,139 @@ import (
 )
 
 // APNsReason is one row of Apple's documented reason table ("Handling
-// notification responses from APNs"), with what pushproxy makes of it.
+// notification responses from APNs"), with what pushproxy makes of it: what
+// the caller is told (Code, Retryable, Action, Message, Hint) and what
+// pushproxy itself does before answering (Policy). Senders carry out the
+// policy; the caller's fields describe the final answer, after it.
 type APNsReason struct {
-	Status    int
-	Reason    string
-	Code      Code
-	Retryable bool // pushproxy may retry it (inside the caller's deadline)
+	Status int
+	Reason string
+	Code   Code
+	// Retryable is the answer's retryable: whether the caller may send the
+	// same notification again later, unchanged, and expect it to succeed.
+	Retryable bool
 	Action    Action
-	Message   string // what happened, in one sentence
-	Hint      string // what an operator should check, in one sentence
+	// Policy is what pushproxy does itself before answering.
+	Policy  RetryPolicy
+	Message string // what happened, in one sentence
+	Hint    string // what an operator should check, in one sentence
 }
+
+// APNs reasons, spelled as Apple spells them ("Handling notification
+// responses from APNs"): the reason strings of APNsReasons, for code that
+// must name one.
+const (
+	APNsBadCollapseId               = "BadCollapseId"
+	APNsBadDeviceToken              = "BadDeviceToken"
+	APNsBadExpirationDate           = "BadExpirationDate"
+	APNsBadMessageId                = "BadMessageId"
+	APNsBadPriority                 = "BadPriority"
+	APNsBadTopic                    = "BadTopic"
+	APNsDeviceTokenNotForTopic      = "DeviceTokenNotForTopic"
+	APNsDuplicateHeaders            = "DuplicateHeaders"
+	APNsIdleTimeout                 = "IdleTimeout"
+	APNsInvalidPushType             = "InvalidPushType"
+	APNsMissingDeviceToken          = "MissingDeviceToken"
+	APNsMissingTopic                = "MissingTopic"
+	APNsPayloadEmpty                = "PayloadEmpty"
+	APNsTopicDisallowed             = "TopicDisallowed"
+	APNsBadCertificate              = "BadCertificate"
+	APNsBadCertificateEnvironment   = "BadCertificateEnvironment"
+	APNsExpiredProviderToken        = "ExpiredProviderToken"
+	APNsForbidden                   = "Forbidden"
+	APNsInvalidProviderToken        = "InvalidProviderToken"
+	APNsMissingProviderToken        = "MissingProviderToken"
+	APNsUnrelatedKeyIdInToken       = "UnrelatedKeyIdInToken"
+	APNsBadEnvironmentKeyIdInToken  = "BadEnvironmentKeyIdInToken"
+	APNsBadPath                     = "BadPath"
+	APNsMethodNotAllowed            = "MethodNotAllowed"
+	APNsExpiredToken                = "ExpiredToken"
+	APNsUnregistered                = "Unregistered"
+	APNsPayloadTooLarge             = "PayloadTooLarge"
+	APNsTooManyProviderTokenUpdates = "TooManyProviderTokenUpdates"
+	APNsTooManyRequests             = "TooManyRequests"
+	APNsInternalServerError         = "InternalServerError"
+	APNsServiceUnavailable          = "ServiceUnavailable"
+	APNsShutdown                    = "Shutdown"
+)
 
 // APNsReasons is Apple's table, every documented reason, in Apple's order.
 var APNsReasons = []APNsReason{
-	{400, "BadCollapseId", CodeInvalidRequest, false, ActionFixRequest,
+	{400, APNsBadCollapseId, CodeInvalidRequest, false, ActionFixRequest, RetryNone,
 		"APNs refused the collapse identifier", "keep collapse_id at 64 bytes or fewer"},
-	{400, "BadDeviceToken", CodeInvalidRecipient, false, ActionRemoveRecipient,
+	{400, APNsBadDeviceToken, CodeInvalidRecipient, false, ActionRemoveRecipient, RetryOtherHost,
 		"APNs says the device token is invalid",
 		"check the token is for this environment (a development build's token only works on the sandbox host) and was copied in full as hex; otherwise delete it"},
-	{400, "BadExpirationDate", CodeInvalidRequest, false, ActionFixRequest,
+	{400, APNsBadExpirationDate, CodeInvalidRequest, false, ActionFixRequest, RetryNone,
 		"APNs refused the apns-expiration value", "send ttl as a whole number of seconds"},
-	{400, "BadMessageId", CodeInvalidRequest, false, ActionFixRequest,
+	{400, APNsBadMessageId, CodeInvalidRequest, false, ActionFixRequest, RetryNone,
 		"APNs refused the apns-id", "send id as a UUID, or leave it out"},
-	{400, "BadPriority", CodeInvalidRequest, false, ActionFixRequest,
+	{400, APNsBadPriority, CodeInvalidRequest, false, ActionFixRequest, RetryNone,
 		"APNs refused the apns-priority for this push type", "background pushes must use priority normal (5)"},
-	{400, "BadTopic", CodeTopicMismatch, false, ActionFixRequest,
+	{400, APNsBadTopic, CodeTopicMismatch, false, ActionFixRequest, RetryNone,
 		"APNs refused the apns-topic", "check the topic is the app's bundle ID and the push type's suffix (.voip, .push-type.liveactivity …) matches"},
-	{400, "DeviceTokenNotForTopic", CodeTopicMismatch, false, ActionFixRequest,
+	{400, APNsDeviceTokenNotForTopic, CodeTopicMismatch, false, ActionFixRequest, RetryNone,
 		"the device token does not belong to this topic", "check the bundle ID: the token was issued to another app (or another team's key signs for this topic)"},
-	{400, "DuplicateHeaders", CodeInvalidRequest, false, ActionFixRequest,
+	{400, APNsDuplicateHeaders, CodeInvalidRequest, false, ActionFixRequest, RetryNone,
 		"APNs saw a header twice", "report this to pushproxy's maintainers: it should never send duplicate headers"},
-	{400, "IdleTimeout", CodeUpstreamUnavailable, true, ActionRetryLater,
-		"APNs closed the idle connection", "nothing to fix: pushproxy retries on a new connection"},
-	{400, "InvalidPushType", CodeInvalidRequest, false, ActionFixRequest,
+	{400, APNsIdleTimeout, CodeUpstreamUnavailable, true, ActionRetryLater, RetryNewConn,
+		"APNs closed the idle connection", "nothing to fix: pushproxy retries on a new connection; retry later if it persists"},
+	{400, APNsInvalidPushType, CodeInvalidRequest, false, ActionFixRequest, RetryNone,
 		"APNs refused the apns-push-type", "use one of the push types Apple documents"},
-	{400, "MissingDeviceToken", CodeInvalidRecipient, false, ActionFixRequest,
+	{400, APNsMissingDeviceToken, CodeInvalidRecipient, false, ActionFixRequest, RetryNone,
 		"the device token is missing", "send to.apns.token"},
-	{400, "MissingTopic", CodeTopicMismatch, false, ActionFixRequest,
+	{400, APNsMissingTopic, CodeTopicMismatch, false, ActionFixRequest, RetryNone,
 		"APNs needs an apns-topic for this key", "set to.apns.topic or the credential's topics: a key that signs for several apps needs the bundle ID"},
-	{400, "PayloadEmpty", CodeInvalidRequest, false, ActionFixRequest,
+	{400, APNsPayloadEmpty, CodeInvalidRequest, false, ActionFixRequest, RetryNone,
 		"APNs found the payload empty", "give a title, body, badge, sound or data"},
-	{400, "TopicDisallowed", CodeTopicMismatch, false, ActionFixRequest,
+	{400, APNsTopicDisallowed, CodeTopicMismatch, false, ActionFixRequest, RetryNone,
 		"APNs does not allow pushing to this topic", "check the bundle ID belongs to the key's team (team ID) and push notifications are enabled for the app ID"},
-	{403, "BadCertificate", CodeCredentialsRejected, false, ActionFixCredentials,
+	{403, APNsBadCertificate, CodeCredentialsRejected, false, ActionFixCredentials, RetryNone,
 		"APNs refused the client certificate", "pushproxy uses provider tokens: check no TLS client certificate is forced by a gateway"},
-	{403, "BadCertificateEnvironment", CodeCredentialsRejected, false, ActionFixCredentials,
+	{403, APNsBadCertificateEnvironment, CodeCredentialsRejected, false, ActionFixCredentials, RetryNone,
 		"APNs refused the credential for this environment", "check the credential's environment (production vs development host)"},
-	{403, "ExpiredProviderToken", CodeCredentialsRejected, false, ActionFixCredentials,
+	{403, APNsExpiredProviderToken, CodeCredentialsRejected, false, ActionFixCredentials, RetryFreshToken,
 		"APNs says the provider token is expired, even after a fresh one was signed", "check this machine's clock (NTP): a token's iat more than an hour off looks expired to Apple"},
-	{403, "Forbidden", CodeCredentialsRejected, false, ActionFixCredentials,
+	{403, APNsForbidden, CodeCredentialsRejected, false, ActionFixCredentials, RetryNone,
 		"APNs forbade the request", "check the key is enabled for APNs in the developer account and not revoked"},
-	{403, "InvalidProviderToken", CodeCredentialsRejected, false, ActionFixCredentials,
+	{403, APNsInvalidProviderToken, CodeCredentialsRejected, false, ActionFixCredentials, RetryNone,
 		"APNs refused the provider token", "check key_id matches the .p8 file (AuthKey_<KEYID>.p8), team_id is the team that owns the key, and the key was not revoked"},
-	{403, "MissingProviderToken", CodeCredentialsRejected, false, ActionFixCredentials,
+	{403, APNsMissingProviderToken, CodeCredentialsRejected, false, ActionFixCredentials, RetryNone,
 		"APNs received no provider token", "check the credential's .p8 file is loaded (see /readyz); a gateway may be stripping the authorization header"},
-	{403, "UnrelatedKeyIdInToken", CodeCredentialsRejected, false, ActionFixCredentials,
-		"APNs saw a token from another key on this connection", "check two credentials do not share a team with different keys behind one gateway connection"},
-	{403, "BadEnvironmentKeyIdInToken", CodeEnvironmentMismatch, false, ActionFixCredentials,
+	{403, APNsUnrelatedKeyIdInToken, CodeCredentialsRejected, false, ActionFixCredentials, RetryNewConnOnce,
+		"APNs saw a token from another key on the connection, and again on a new one", "check two credentials do not share a team with different keys behind one gateway connection"},
+	{403, APNsBadEnvironmentKeyIdInToken, CodeEnvironmentMismatch, false, ActionFixCredentials, RetryNone,
 		"the key is not valid for this APNs environment", "check the key's environment in the developer account (sandbox-only or production-only) against the credential's environment"},
-	{404, "BadPath", CodeInvalidRequest, false, ActionFixRequest,
+	{404, APNsBadPath, CodeInvalidRequest, false, ActionFixRequest, RetryNone,
 		"APNs refused the request path", "check upstream.apns_*_url has no path; pushproxy adds /3/device/<token>"},
-	{405, "MethodNotAllowed", CodeInvalidRequest, false, ActionFixRequest,
+	{405, APNsMethodNotAllowed, CodeInvalidRequest, false, ActionFixRequest, RetryNone,
 		"APNs refused the request method", "check a gateway between pushproxy and APNs is not rewriting requests"},
-	{410, "ExpiredToken", CodeRecipientGone, false, ActionRemoveRecipient,
+	{410, APNsExpiredToken, CodeRecipientGone, false, ActionRemoveRecipient, RetryNone,
 		"the device token has expired", "delete this token; the app will register a new one when it next runs"},
-	{410, "Unregistered", CodeRecipientGone, false, ActionRemoveRecipient,
+	{410, APNsUnregistered, CodeRecipientGone, false, ActionRemoveRecipient, RetryNone,
 		"the device token is no longer registered for this topic", "delete this token: the app was uninstalled or notifications were turned off"},
-	{413, "PayloadTooLarge", CodePayloadTooLarge, false, ActionFixRequest,
+	{413, APNsPayloadTooLarge, CodePayloadTooLarge, false, ActionFixRequest, RetryNone,
 		"APNs found the payload too large", "keep the payload at 4096 bytes (5120 for VoIP)"},
-	{429, "TooManyProviderTokenUpdates", CodeRateLimited, true, ActionRetryLater,
-		"APNs says the provider token changed too often", "check that no other process signs tokens for this key with a different iat; pushproxy never re-signs sooner than 20 minutes"},
-	{429, "TooManyRequests", CodeRateLimited, true, ActionRetryLater,
+	{429, APNsTooManyProviderTokenUpdates, CodeRateLimited, true, ActionRetryLater, RetryNone,
+		"APNs says the provider token changed too often", "retry later (pushproxy does not retry it: an immediate retry prolongs the block) and check that no other process signs tokens for this key with a different iat; pushproxy never re-signs sooner than 20 minutes"},
+	{429, APNsTooManyRequests, CodeRateLimited, true, ActionRetryLater, RetryBackoff,
 		"too many requests to this device token", "send fewer notifications to this device; honour retry_after"},
-	{500, "InternalServerError", CodeUpstreamUnavailable, true, ActionRetryLater,
+	{500, APNsInternalServerError, CodeUpstreamUnavailable, true, ActionRetryLater, RetryBackoff,
 		"APNs had an internal error", "nothing to fix here; retry later"},
-	{503, "ServiceUnavailable", CodeUpstreamUnavailable, true, ActionRetryLater,
+	{503, APNsServiceUnavailable, CodeUpstreamUnavailable, true, ActionRetryLater, RetryBackoff,
 		"APNs is unavailable", "retry later"},
-	{503, "Shutdown", CodeUpstreamUnavailable, true, ActionRetryLater,
-		"the APNs server was shutting down", "nothing to fix: pushproxy retries on a new connection"},
+	{503, APNsShutdown, CodeUpstreamUnavailable, true, ActionRetryLater, RetryNewConn,
+		"the APNs server was shutting down", "nothing to fix: pushproxy retries on a new connection; retry later if it persists"},
+}
+
+// APNsRowFor is the row for an answer: the documented row of its reason,
+// else one made from its status (apnsByStatus). FromAPNs phrases the answer
+// from it, and the sender carries out its Policy.
+func APNsRowFor(status int, reason string) APNsReason {
+	if row, ok := LookupAPNsReason(reason); ok {
+		return row
+	}
+	return apnsByStatus(status, reason)
 }
 
 // LookupAPNsReason returns the documented row for a reason string.
@@ -126,10 +181,7 @@ func ParseAPNsBody(body []byte) (reason string, timestamp int64) {
 // status (DESIGN.md).
 func FromAPNs(r APNsReply, now time.Time) *Error {
 	reason, ts := ParseAPNsBody(r.Body)
-	row, ok := LookupAPNsReason(reason)
-	if !ok {
-		row = apnsByStatus(r.Status, reason)
-	}
+	row := APNsRowFor(r.Status, reason)
 	e := &Error{
 		Code: row.Code, Message: row.Message, Hint: row.Hint,
 		Retryable: row.Retryable, Action: row.Action, Platform: PlatformAPNs,
@@ -149,7 +201,8 @@ func FromAPNs(r APNsReply, now time.Time) *Error {
 }
 
 // apnsByStatus is the fallback for a reason Apple does not document (or a
-// reply from something in between, such as a gateway).
+// reply from something in between, such as a gateway): 429 and 5xx (and
+// any other status) are retried with back-off, the rest are answered.
 func apnsByStatus(status int, reason string) APNsReason {
 	what := "APNs answered HTTP " + strconv.Itoa(status)
 	if reason != "" {
@@ -157,15 +210,15 @@ func apnsByStatus(status int, reason string) APNsReason {
 	}
 	switch {
 	case status == 400 || status == 404 || status == 405:
-		return APNsReason{status, reason, CodeInvalidRequest, false, ActionFixRequest, what, "compare the request with Apple's documentation; run with dry_run to see it"}
+		return APNsReason{status, reason, CodeInvalidRequest, false, ActionFixRequest, RetryNone, what, "compare the request with Apple's documentation; run with dry_run to see it"}
 	case status == 401 || status == 403:
-		return APNsReason{status, reason, CodeCredentialsRejected, false, ActionFixCredentials, what, "check key_id, team_id and the .p8 key"}
+		return APNsReason{status, reason, CodeCredentialsRejected, false, ActionFixCredentials, RetryNone, what, "check key_id, team_id and the .p8 key"}
 	case status == 410:
-		return APNsReason{status, reason, CodeRecipientGone, false, ActionRemoveRecipient, what, "delete this token"}
+		return APNsReason{status, reason, CodeRecipientGone, false, ActionRemoveRecipient, RetryNone, what, "delete this token"}
 	case status == 413:
-		return APNsReason{status, reason, CodePayloadTooLarge, false, ActionFixRequest, what, "shorten the payload"}
+		return APNsReason{status, reason, CodePayloadTooLarge, false, ActionFixRequest, RetryNone, what, "shorten the payload"}
 	case status == 429:
-		return APNsReason{status, reason, CodeRateLimited, true, ActionRetryLater, what, "slow down; honour retry_after"}
+		return APNsReason{status, reason, CodeRateLimited, true, ActionRetryLater, RetryBackoff, what, "slow down; honour retry_after"}
 	}
-	return APNsReason{status, reason, CodeUpstreamUnavailable, true, ActionRetryLater, what, "retry later; check the upstream URL if it persists"}
+	return APNsReason{status, reason, CodeUpstreamUnavailable, true, ActionRetryLater, RetryBackoff, what, "retry later; check the upstream URL if it persists"}
 }

@@ -18,48 +18,49 @@ type apnsReasonWant struct {
 	status    int // the status Apple documents for the reason
 	reason    string
 	code      translate.Code
-	retryable bool
+	retryable bool // what the caller is told
 	action    translate.Action
+	policy    translate.RetryPolicy // what pushproxy does itself
 }
 
 var apnsReasonsWant = []apnsReasonWant{
 	// 400: the request was bad.
-	{400, "BadCollapseId", translate.CodeInvalidRequest, false, translate.ActionFixRequest},
-	{400, "BadDeviceToken", translate.CodeInvalidRecipient, false, translate.ActionRemoveRecipient},
-	{400, "BadExpirationDate", translate.CodeInvalidRequest, false, translate.ActionFixRequest},
-	{400, "BadMessageId", translate.CodeInvalidRequest, false, translate.ActionFixRequest},
-	{400, "BadPriority", translate.CodeInvalidRequest, false, translate.ActionFixRequest},
-	{400, "BadTopic", translate.CodeTopicMismatch, false, translate.ActionFixRequest},
-	{400, "DeviceTokenNotForTopic", translate.CodeTopicMismatch, false, translate.ActionFixRequest},
-	{400, "DuplicateHeaders", translate.CodeInvalidRequest, false, translate.ActionFixRequest},
-	{400, "IdleTimeout", translate.CodeUpstreamUnavailable, true, translate.ActionRetryLater},
-	{400, "InvalidPushType", translate.CodeInvalidRequest, false, translate.ActionFixRequest},
-	{400, "MissingDeviceToken", translate.CodeInvalidRecipient, false, translate.ActionFixRequest},
-	{400, "MissingTopic", translate.CodeTopicMismatch, false, translate.ActionFixRequest},
-	{400, "PayloadEmpty", translate.CodeInvalidRequest, false, translate.ActionFixRequest},
-	{400, "TopicDisallowed", translate.CodeTopicMismatch, false, translate.ActionFixRequest},
+	{400, "BadCollapseId", translate.CodeInvalidRequest, false, translate.ActionFixRequest, translate.RetryNone},
+	{400, "BadDeviceToken", translate.CodeInvalidRecipient, false, translate.ActionRemoveRecipient, translate.RetryOtherHost},
+	{400, "BadExpirationDate", translate.CodeInvalidRequest, false, translate.ActionFixRequest, translate.RetryNone},
+	{400, "BadMessageId", translate.CodeInvalidRequest, false, translate.ActionFixRequest, translate.RetryNone},
+	{400, "BadPriority", translate.CodeInvalidRequest, false, translate.ActionFixRequest, translate.RetryNone},
+	{400, "BadTopic", translate.CodeTopicMismatch, false, translate.ActionFixRequest, translate.RetryNone},
+	{400, "DeviceTokenNotForTopic", translate.CodeTopicMismatch, false, translate.ActionFixRequest, translate.RetryNone},
+	{400, "DuplicateHeaders", translate.CodeInvalidRequest, false, translate.ActionFixRequest, translate.RetryNone},
+	{400, "IdleTimeout", translate.CodeUpstreamUnavailable, true, translate.ActionRetryLater, translate.RetryNewConn},
+	{400, "InvalidPushType", translate.CodeInvalidRequest, false, translate.ActionFixRequest, translate.RetryNone},
+	{400, "MissingDeviceToken", translate.CodeInvalidRecipient, false, translate.ActionFixRequest, translate.RetryNone},
+	{400, "MissingTopic", translate.CodeTopicMismatch, false, translate.ActionFixRequest, translate.RetryNone},
+	{400, "PayloadEmpty", translate.CodeInvalidRequest, false, translate.ActionFixRequest, translate.RetryNone},
+	{400, "TopicDisallowed", translate.CodeTopicMismatch, false, translate.ActionFixRequest, translate.RetryNone},
 	// 403: the credentials.
-	{403, "BadCertificate", translate.CodeCredentialsRejected, false, translate.ActionFixCredentials},
-	{403, "BadCertificateEnvironment", translate.CodeCredentialsRejected, false, translate.ActionFixCredentials},
-	{403, "ExpiredProviderToken", translate.CodeCredentialsRejected, false, translate.ActionFixCredentials},
-	{403, "Forbidden", translate.CodeCredentialsRejected, false, translate.ActionFixCredentials},
-	{403, "InvalidProviderToken", translate.CodeCredentialsRejected, false, translate.ActionFixCredentials},
-	{403, "MissingProviderToken", translate.CodeCredentialsRejected, false, translate.ActionFixCredentials},
-	{403, "UnrelatedKeyIdInToken", translate.CodeCredentialsRejected, false, translate.ActionFixCredentials},
-	{403, "BadEnvironmentKeyIdInToken", translate.CodeEnvironmentMismatch, false, translate.ActionFixCredentials},
+	{403, "BadCertificate", translate.CodeCredentialsRejected, false, translate.ActionFixCredentials, translate.RetryNone},
+	{403, "BadCertificateEnvironment", translate.CodeCredentialsRejected, false, translate.ActionFixCredentials, translate.RetryNone},
+	{403, "ExpiredProviderToken", translate.CodeCredentialsRejected, false, translate.ActionFixCredentials, translate.RetryFreshToken},
+	{403, "Forbidden", translate.CodeCredentialsRejected, false, translate.ActionFixCredentials, translate.RetryNone},
+	{403, "InvalidProviderToken", translate.CodeCredentialsRejected, false, translate.ActionFixCredentials, translate.RetryNone},
+	{403, "MissingProviderToken", translate.CodeCredentialsRejected, false, translate.ActionFixCredentials, translate.RetryNone},
+	{403, "UnrelatedKeyIdInToken", translate.CodeCredentialsRejected, false, translate.ActionFixCredentials, translate.RetryNewConnOnce},
+	{403, "BadEnvironmentKeyIdInToken", translate.CodeEnvironmentMismatch, false, translate.ActionFixCredentials, translate.RetryNone},
 	// 404, 405: pushproxy (or a gateway) built a bad request.
-	{404, "BadPath", translate.CodeInvalidRequest, false, translate.ActionFixRequest},
-	{405, "MethodNotAllowed", translate.CodeInvalidRequest, false, translate.ActionFixRequest},
+	{404, "BadPath", translate.CodeInvalidRequest, false, translate.ActionFixRequest, translate.RetryNone},
+	{405, "MethodNotAllowed", translate.CodeInvalidRequest, false, translate.ActionFixRequest, translate.RetryNone},
 	// 410: the device token is gone.
-	{410, "ExpiredToken", translate.CodeRecipientGone, false, translate.ActionRemoveRecipient},
-	{410, "Unregistered", translate.CodeRecipientGone, false, translate.ActionRemoveRecipient},
+	{410, "ExpiredToken", translate.CodeRecipientGone, false, translate.ActionRemoveRecipient, translate.RetryNone},
+	{410, "Unregistered", translate.CodeRecipientGone, false, translate.ActionRemoveRecipient, translate.RetryNone},
 	// 413, 429, 5xx.
-	{413, "PayloadTooLarge", translate.CodePayloadTooLarge, false, translate.ActionFixRequest},
-	{429, "TooManyProviderTokenUpdates", translate.CodeRateLimited, true, translate.ActionRetryLater},
-	{429, "TooManyRequests", translate.CodeRateLimited, true, translate.ActionRetryLater},
-	{500, "InternalServerError", translate.CodeUpstreamUnavailable, true, translate.ActionRetryLater},
-	{503, "ServiceUnavailable", translate.CodeUpstreamUnavailable, true, translate.ActionRetryLater},
-	{503, "Shutdown", translate.CodeUpstreamUnavailable, true, translate.ActionRetryLater},
+	{413, "PayloadTooLarge", translate.CodePayloadTooLarge, false, translate.ActionFixRequest, translate.RetryNone},
+	{429, "TooManyProviderTokenUpdates", translate.CodeRateLimited, true, translate.ActionRetryLater, translate.RetryNone},
+	{429, "TooManyRequests", translate.CodeRateLimited, true, translate.ActionRetryLater, translate.RetryBackoff},
+	{500, "InternalServerError", translate.CodeUpstreamUnavailable, true, translate.ActionRetryLater, translate.RetryBackoff},
+	{503, "ServiceUnavailable", translate.CodeUpstreamUnavailable, true, translate.ActionRetryLater, translate.RetryBackoff},
+	{503, "Shutdown", translate.CodeUpstreamUnavailable, true, translate.ActionRetryLater, translate.RetryNewConn},
 }
 
 // designStatus is DESIGN.md's table: the HTTP status of pushproxy's answer
@@ -132,6 +133,70 @@ func TestFromAPNsDocumentedReasons(t *testing.T) {
 				t.Errorf("table status = %d, Apple documents %d", row.Status, w.status)
 			}
 		})
+	}
+}
+
+// TestAPNsReasonsRows walks every row of translate.APNsReasons and holds it
+// to apnsReasonsWant: status, code (and pushproxy's status for it), what the
+// caller is told (retryable, action, a hint), and what pushproxy does
+// itself (policy). A policy that retries with back-off is for a passing
+// condition, so its final answer tells the caller to retry later too.
+func TestAPNsReasonsRows(t *testing.T) {
+	want := map[string]apnsReasonWant{}
+	for _, w := range apnsReasonsWant {
+		want[w.reason] = w
+	}
+	for _, row := range translate.APNsReasons {
+		t.Run(row.Reason, func(t *testing.T) {
+			w, ok := want[row.Reason]
+			if !ok {
+				t.Fatalf("no expectation for %q", row.Reason)
+			}
+			if row.Status != w.status || row.Code != w.code || row.Code.HTTPStatus() != designStatus[w.code] {
+				t.Errorf("status %d code %s (answered %d), want %d %s (%d)", row.Status, row.Code, row.Code.HTTPStatus(), w.status, w.code, designStatus[w.code])
+			}
+			if row.Retryable != w.retryable || row.Action != w.action {
+				t.Errorf("caller told retryable=%v action=%s, want %v %s", row.Retryable, row.Action, w.retryable, w.action)
+			}
+			if row.Policy != w.policy {
+				t.Errorf("pushproxy's policy %s, want %s", row.Policy, w.policy)
+			}
+			if strings.TrimSpace(row.Hint) == "" || strings.TrimSpace(row.Message) == "" {
+				t.Errorf("message %q / hint %q", row.Message, row.Hint)
+			}
+			if row.Policy.BacksOff() && (!row.Retryable || row.Action != translate.ActionRetryLater) {
+				t.Errorf("pushproxy retries it with back-off, but the caller is told retryable=%v action=%s", row.Retryable, row.Action)
+			}
+			if got := translate.APNsRowFor(row.Status, row.Reason); got.Reason != row.Reason || got.Policy != row.Policy {
+				t.Errorf("APNsRowFor(%d, %q) = %q %s", row.Status, row.Reason, got.Reason, got.Policy)
+			}
+		})
+	}
+	// The exported constants are the reasons the senders switch on.
+	for c, reason := range map[string]string{
+		translate.APNsExpiredProviderToken: "ExpiredProviderToken", translate.APNsUnrelatedKeyIdInToken: "UnrelatedKeyIdInToken",
+		translate.APNsIdleTimeout: "IdleTimeout", translate.APNsBadDeviceToken: "BadDeviceToken",
+		translate.APNsTooManyProviderTokenUpdates: "TooManyProviderTokenUpdates", translate.APNsShutdown: "Shutdown",
+	} {
+		if c != reason {
+			t.Errorf("constant %q for %q", c, reason)
+		}
+	}
+}
+
+// TestAPNsUndocumentedPolicy: a reason Apple does not document is retried
+// with back-off when its status says the condition passes (429, 5xx), and
+// answered at once otherwise.
+func TestAPNsUndocumentedPolicy(t *testing.T) {
+	for status, want := range map[int]translate.RetryPolicy{
+		400: translate.RetryNone, 401: translate.RetryNone, 403: translate.RetryNone, 404: translate.RetryNone,
+		410: translate.RetryNone, 413: translate.RetryNone, 429: translate.RetryBackoff,
+		500: translate.RetryBackoff, 502: translate.RetryBackoff, 503: translate.RetryBackoff,
+	} {
+		row := translate.APNsRowFor(status, "SomethingNew")
+		if row.Policy != want || row.Policy.BacksOff() != row.Retryable {
+			t.Errorf("%d: policy %s retryable %v, want %s", status, row.Policy, row.Retryable, want)
+		}
 	}
 }
 

@@ -244,8 +244,13 @@ type Delivery struct {
 	Request     *translate.APNsRequest
 }
 
-// Send delivers one notification, retrying what may be retried inside
-// ctx's deadline, and returns the normalised result or error.
+// Send delivers one notification and returns the normalised result or
+// error. For each APNs answer it carries out the retry policy of the
+// answer's row in translate's table (translate.APNsRowFor): back-off, a new
+// connection, a fresh provider token, the other host; all inside ctx's
+// deadline and Options.MaxAttempts. The error's Retryable and Action are
+// the row's, for the caller: they say what the caller should do with the
+// final answer, not what Send did.
 //
 // What the server surely did not process (a stream above a GOAWAY's last
 // stream ID, REFUSED_STREAM, or a request never written) is re-sent at
@@ -293,8 +298,12 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 			// a missing reply, whatever path produced it.
 			out.err = translate.NewError(translate.CodeUpstreamUnavailable, "APNs gave no answer and no error (not delivered)", "retry; report this to pushproxy's maintainers if it repeats")
 		}
+		// policy is what this sender does next; last.Retryable and
+		// last.Action stay what the caller is told if this is the answer.
+		var policy translate.RetryPolicy
 		if out.err != nil {
 			last = out.err
+			policy = transportPolicy(last)
 		} else if out.reply.Status == http.StatusOK {
 			id := out.reply.APNsID
 			if id == "" {
@@ -307,26 +316,33 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 			}, nil
 		} else {
 			last = translate.FromAPNs(*out.reply, s.opts.Now())
-			switch last.Upstream.Reason {
-			case "ExpiredProviderToken":
+			reason := last.Upstream.Reason
+			policy = translate.APNsRowFor(out.reply.Status, reason).Policy
+			switch policy {
+			case translate.RetryFreshToken:
+				policy = translate.RetryNone
 				if !refreshed {
 					refreshed = true
-					if nt, rerr := c.Tokens.Refresh(token); rerr == nil {
+					nt, rerr := c.Tokens.Refresh(token)
+					if rerr == nil {
 						token, auth = nt, "bearer "+nt
 						continue
-					} else {
-						last.Hint += " (" + rerr.Error() + ")"
 					}
+					last.Hint += " (" + rerr.Error() + ")"
 				}
-			case "UnrelatedKeyIdInToken", "IdleTimeout":
-				// The connection is bound to something else or closing:
-				// retry once on a new one.
+			case translate.RetryNewConn:
+				// The connection is closing or bound to something else:
+				// never reuse it; the back-off below retries on another.
 				out.conn.cc.SetDoNotReuse()
-				if !newConnRetried && last.Upstream.Reason == "UnrelatedKeyIdInToken" {
+			case translate.RetryNewConnOnce:
+				out.conn.cc.SetDoNotReuse()
+				policy = translate.RetryNone
+				if !newConnRetried {
 					newConnRetried = true
 					continue
 				}
-			case "BadDeviceToken":
+			case translate.RetryOtherHost:
+				policy = translate.RetryNone
 				if auto && !switched {
 					switched = true
 					env = other(env)
@@ -337,11 +353,12 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 				} else {
 					last.Hint += "; if it comes from a development build, send it with environment development (or set the credential's environment to auto)"
 				}
-			case "TooManyProviderTokenUpdates":
+			}
+			if reason == translate.APNsTooManyProviderTokenUpdates {
 				s.opts.Logger.Error("APNs answered TooManyProviderTokenUpdates: another process is signing tokens for this key with a different iat",
 					"credential", c.Spec.Name, "key_id", c.Spec.KeyID)
 			}
-			if switched && last.Upstream.Reason != "BadDeviceToken" {
+			if switched && reason != translate.APNsBadDeviceToken {
 				// The other host knows the token but refused it: the token
 				// belongs to that environment.
 				if last.Code == translate.CodeCredentialsRejected {
@@ -355,7 +372,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 		if last.Code == translate.CodeCredentialsRejected {
 			last.Hint += s.skew.Hint("APNs")
 		}
-		if !retryHere(last) || tries >= s.opts.MaxAttempts {
+		if !policy.BacksOff() || tries >= s.opts.MaxAttempts {
 			return nil, finish(last, attempts)
 		}
 		wait := backoff(tries, last.RetryAfter)
@@ -372,14 +389,20 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 	}
 }
 
-// retryHere says whether the sender itself retries an error: what is
-// retryable, except TooManyProviderTokenUpdates (the connection stays
-// unusable for a while; an immediate retry only prolongs it).
-func retryHere(e *translate.Error) bool {
-	if e.Upstream != nil && e.Upstream.Reason == "TooManyProviderTokenUpdates" {
-		return false
+// transportPolicy is what the sender does about a failure without an APNs
+// answer: one that never reached APNs (retryable) is retried with back-off,
+// unless it carries a GOAWAY reason whose row says otherwise; one that may
+// have been processed (not retryable: the caller decides) is answered.
+func transportPolicy(e *translate.Error) translate.RetryPolicy {
+	if !e.Retryable {
+		return translate.RetryNone
 	}
-	return e.Retryable
+	if e.Upstream != nil && e.Upstream.Reason != "" {
+		if row, ok := translate.LookupAPNsReason(e.Upstream.Reason); ok && !row.Policy.BacksOff() {
+			return translate.RetryNone
+		}
+	}
+	return translate.RetryBackoff
 }
 
 func finish(e *translate.Error, attempts int) *translate.Error {
@@ -541,6 +564,7 @@ func (s *Sender) transportError(ctx context.Context, conn *pconn, err error, wro
 		e = translate.NewError(translate.CodeUpstreamTimeout, "APNs did not answer within the deadline", "raise X-Request-Timeout or request_timeout if APNs is slow from here")
 		if wrote {
 			e.Hint = "the request reached APNs before the deadline, so it may have been delivered; raise X-Request-Timeout if this repeats"
+			e.MaybeDelivered = true
 		}
 	case reason != "":
 		if row, ok := translate.LookupAPNsReason(reason); ok {
@@ -555,7 +579,7 @@ func (s *Sender) transportError(ctx context.Context, conn *pconn, err error, wro
 	}
 	if wrote && ctx.Err() == nil {
 		// APNs may have processed it: re-sending could deliver it twice.
-		e.Retryable = false
+		e.Retryable, e.MaybeDelivered = false, true
 		e.Hint = "the connection failed after the request was sent, so it may have been delivered; the caller decides whether to send it again (" + e.Hint + ")"
 		if e.Code == translate.CodeUpstreamUnavailable {
 			e.Action = translate.ActionRetryLater

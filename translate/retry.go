@@ -1,0 +1,56 @@
+package translate
+
+// RetryPolicy is what pushproxy itself does about an upstream answer before
+// it answers the caller. It is separate from Error.Retryable and
+// Error.Action, which tell the caller what to do with the final answer: a
+// row may be retried by pushproxy and still answered retryable=false
+// (ExpiredProviderToken: one fresh token, then the credentials are at
+// fault), or not retried by pushproxy and answered retryable=true
+// (TooManyProviderTokenUpdates: an immediate retry only prolongs it; the
+// caller should retry later). Senders carry the policy out; they do not
+// decide it from reason strings.
+type RetryPolicy uint8
+
+// The retry policies.
+const (
+	// RetryNone: answered at once.
+	RetryNone RetryPolicy = iota
+	// RetryBackoff: sent again after exponential back-off with jitter
+	// (Retry-After honoured), while attempts remain and the caller's
+	// deadline allows.
+	RetryBackoff
+	// RetryNewConn: the connection that answered is retired, and the
+	// request sent again on a new one after back-off, like RetryBackoff.
+	RetryNewConn
+	// RetryNewConnOnce: the connection that answered is retired, and the
+	// request sent again at once on a new one, once.
+	RetryNewConnOnce
+	// RetryFreshToken: sent again once with a newly signed provider token
+	// whose iat is now (APNs refused the cached one as expired).
+	RetryFreshToken
+	// RetryOtherHost: sent again once on the other APNs host when the
+	// credential's environment is auto (a sandbox token sent to production
+	// or the reverse); otherwise RetryNone.
+	RetryOtherHost
+	// RetryOtherKey: Web Push; sent again signed with the next configured
+	// VAPID key (the push service refused the key or the Authorization
+	// header), at most once per key.
+	RetryOtherKey
+)
+
+var retryPolicyNames = [...]string{
+	RetryNone: "none", RetryBackoff: "backoff", RetryNewConn: "new_conn", RetryNewConnOnce: "new_conn_once",
+	RetryFreshToken: "fresh_token", RetryOtherHost: "other_host", RetryOtherKey: "other_key",
+}
+
+// String is the policy's snake_case name.
+func (p RetryPolicy) String() string {
+	if int(p) < len(retryPolicyNames) {
+		return retryPolicyNames[p]
+	}
+	return "unknown"
+}
+
+// BacksOff says whether the policy retries after back-off, bounded by the
+// sender's attempts and the caller's deadline (RetryBackoff, RetryNewConn).
+func (p RetryPolicy) BacksOff() bool { return p == RetryBackoff || p == RetryNewConn }
