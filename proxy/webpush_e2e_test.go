@@ -77,7 +77,14 @@ func newWPHarness(t *testing.T, style string, nkeys int, mutate func(*proxy.Conf
 // API's to.webpush form (vapidKey: name it or not).
 func (w *wpHarness) subscribe(i int, nameKey bool) (*fakepush.Subscription, map[string]any) {
 	w.t.Helper()
-	sub, err := w.push.Subscribe(fakepush.SubscribeOptions{VAPIDKey: w.keys[i].PublicB64})
+	return w.subscribeWith(fakepush.SubscribeOptions{VAPIDKey: w.keys[i].PublicB64}, i, nameKey)
+}
+
+// subscribeWith is subscribe with the fake's options (o.VAPIDKey set: the
+// key the subscription is made with; i names it when nameKey).
+func (w *wpHarness) subscribeWith(o fakepush.SubscribeOptions, i int, nameKey bool) (*fakepush.Subscription, map[string]any) {
+	w.t.Helper()
+	sub, err := w.push.Subscribe(o)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -218,23 +225,29 @@ func answerFor(row translate.WebPushReason) fakepush.Response {
 		errno, _ := strconv.Atoi(strings.TrimPrefix(row.Reason, "errno "))
 		msg := "Request failed"
 		if row.Contains != "" {
-			msg = "VAPID public key " + row.Contains
+			phrase, _, _ := strings.Cut(row.Contains, "|")
+			msg = "VAPID public key " + phrase
 		}
 		return fakepush.Response{Status: st, Body: fmt.Sprintf(`{"code": %d, "errno": %d, "error": "Error", "message": %q}`, st, errno, msg)}
 	case translate.ServiceApple:
 		return fakepush.Response{Status: st, Body: fmt.Sprintf(`{"reason":%q}`, row.Reason)}
 	case translate.ServiceWNS:
 		h := http.Header{}
-		if row.Reason == "channelthrottled" {
+		switch {
+		case row.Reason == "channelthrottled":
 			h.Set("X-WNS-Status", "channelThrottled")
-		} else {
+		case row.Contains != "":
+			phrase, _, _ := strings.Cut(row.Contains, "|")
+			h.Set("X-WNS-Error-Description", "invalid "+phrase+" header")
+		default:
 			h.Set("X-WNS-Error-Description", "error")
 		}
 		return fakepush.Response{Status: st, Header: h, Body: " "}
 	}
 	body := "<HTML><HEAD><TITLE>Error</TITLE></HEAD><BODY>error</BODY></HTML>"
 	if row.Contains != "" {
-		body = "the key " + row.Contains + " the one used to create the subscription: " + row.Contains
+		phrase, _, _ := strings.Cut(row.Contains, "|")
+		body = "the key " + phrase + " the one used to create the subscription: " + phrase
 	}
 	return fakepush.Response{Status: st, Body: body}
 }
@@ -412,4 +425,138 @@ func TestWebPushCAFileReload(t *testing.T) {
 	waitFor(t, "the swapped CA to be trusted", func() bool {
 		return w.post("/v1/notifications", webNote(to), "X-Request-Timeout", "2").Status == 200
 	})
+}
+
+// TestWebPushKeyRefused400: a subscription made with the second VAPID key,
+// sent without vapid_key, whose push service refuses the primary key with a
+// 400 that names the key or the header carrying it (rather than a 401 or
+// 403), is delivered with the second key; a 400 about anything else is
+// answered at once, without trying other keys; and when no configured key
+// is the subscription's, the caller is told to resubscribe.
+func TestWebPushKeyRefused400(t *testing.T) {
+	w := newWPHarness(t, fakepush.StyleMozilla, 2, nil)
+	for _, c := range []struct {
+		name, style string
+		refusal     fakepush.Response
+	}{
+		{"mozilla errno 109", fakepush.StyleMozilla, fakepush.Response{Status: 400,
+			Body: `{"code": 400, "errno": 109, "error": "Bad Request", "message": "VAPID public key mismatch"}`}},
+		{"mozilla errno 110 Crypto-Key", fakepush.StyleMozilla, fakepush.Response{Status: 400,
+			Body: `{"code": 400, "errno": 110, "error": "Bad Request", "message": "Missing p256ecdsa in Crypto-Key header"}`}},
+		{"fcm Crypto-Key text", fakepush.StyleFCM, fakepush.Response{Status: 400,
+			Body: "crypto-key header had invalid format. crypto-key header should have the following format: p256ecdsa=base64(publicApplicationServerKey)\n"}},
+		{"fcm key does not correspond", fakepush.StyleFCM, fakepush.Response{Status: 400,
+			Body: "the key in the authorization header does not correspond to the sender ID used to subscribe this user.\n"}},
+		{"apple BadJwtToken", fakepush.StyleApple, fakepush.Response{Status: 400, Body: `{"reason":"BadJwtToken"}`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			refusal := c.refusal
+			sub, to := w.subscribeWith(fakepush.SubscribeOptions{VAPIDKey: w.keys[1].PublicB64, Style: c.style, KeyMismatch: &refusal}, 1, false)
+			a := w.post("/v1/notifications", webNote(to))
+			if a.Status != 200 || a.Body["credential"] != w.name[1] {
+				t.Fatalf("%d %s", a.Status, a.Raw)
+			}
+			reqs := w.requestsFor(sub.ID)
+			if len(reqs) != 2 || reqs[0].KeyMatches || reqs[0].Status != 400 || !reqs[1].KeyMatches || reqs[1].Plaintext == nil {
+				t.Errorf("want the primary refused with a 400, then the second key delivered; got %d requests", len(reqs))
+			}
+		})
+	}
+	t.Run("a 400 about something else tries no other key", func(t *testing.T) {
+		sub, to := w.subscribe(1, false)
+		w.push.Script(sub.ID, fakepush.Response{Status: 400, Body: `{"code": 400, "errno": 110, "error": "Bad Request", "message": "Invalid aes128gcm Crypto-Key header"}`})
+		n := webNote(to)
+		n["to"].(map[string]any)["webpush"].(map[string]any)["vapid_key"] = w.name[1]
+		a := w.post("/v1/notifications", n)
+		if a.code() != "invalid_request" || a.errField("retryable") != false {
+			t.Fatalf("%d %s", a.Status, a.Raw)
+		}
+		if reqs := w.requestsFor(sub.ID); len(reqs) != 1 {
+			t.Errorf("%d requests: another key was tried for a 400 that is not about the key", len(reqs))
+		}
+	})
+	t.Run("no key is the subscription's", func(t *testing.T) {
+		stranger, err := creds.GenerateVAPIDKeyJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := creds.ParseVAPIDKey(stranger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refusal := fakepush.Response{Status: 400, Body: `{"code": 400, "errno": 109, "error": "Bad Request", "message": "VAPID public key mismatch"}`}
+		sub, to := w.subscribeWith(fakepush.SubscribeOptions{VAPIDKey: k.PublicB64, KeyMismatch: &refusal}, 0, false)
+		a := w.post("/v1/notifications", webNote(to))
+		if a.Status != 502 || a.code() != "vapid_key_mismatch" || a.errField("action") != "resubscribe" || a.errField("retryable") != false {
+			t.Fatalf("%d %s", a.Status, a.Raw)
+		}
+		if reqs := w.requestsFor(sub.ID); len(reqs) != 2 {
+			t.Errorf("%d requests, want one per configured key", len(reqs))
+		}
+	})
+}
+
+// TestWebPushPrivateHostNamed: an error from a push service on a host of
+// allow_endpoints names that host and the format its reply had, not a
+// service it is not; the endpoint's path never appears, even when the
+// service echoes it.
+func TestWebPushPrivateHostNamed(t *testing.T) {
+	w := newWPHarness(t, fakepush.StyleMozilla, 1, nil)
+	// The fake's endpoints are on 127.0.0.1, a host of allow_endpoints.
+	sub, to := w.subscribe(0, false)
+	w.push.Script(sub.ID, fakepush.Response{Status: 410, Body: `{"code": 410, "errno": 106, "error": "Gone", "message": "No such subscription"}`})
+	a := w.post("/v1/notifications", webNote(to))
+	msg, _ := a.errField("message").(string)
+	if a.code() != "recipient_gone" || !strings.HasPrefix(msg, "127.0.0.1 answered HTTP 410 (in Mozilla autopush's format): ") || strings.Contains(msg, "Mozilla autopush says") {
+		t.Fatalf("%d %s", a.Status, a.Raw)
+	}
+
+	// A service that quotes the endpoint back.
+	sub, to = w.subscribe(0, false)
+	path := strings.TrimPrefix(sub.Endpoint, w.push.URL())
+	w.push.Script(sub.ID, fakepush.Response{Status: 400, Body: "no route for " + sub.Endpoint + " (subscription " + sub.ID + ")\n"})
+	a = w.post("/v1/notifications", webNote(to))
+	msg, _ = a.errField("message").(string)
+	if a.code() != "invalid_recipient" || !strings.HasPrefix(msg, "127.0.0.1 answered HTTP 400") || strings.Contains(msg, "FCM") {
+		t.Fatalf("%d %s", a.Status, a.Raw)
+	}
+	if strings.Contains(string(a.Raw), path) || strings.Contains(string(a.Raw), sub.ID) {
+		t.Errorf("the endpoint's path appears in the answer: %s", a.Raw)
+	}
+}
+
+// TestWebPushInvalidRecipientActions: invalid_recipient tells the caller
+// to delete the subscription only when the push service says the
+// subscription itself is bad; a 400 it does not explain asks the caller to
+// check what it sent. The README's error table says the same.
+func TestWebPushInvalidRecipientActions(t *testing.T) {
+	w := newWPHarness(t, fakepush.StyleApple, 1, nil)
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	for line := range strings.SplitSeq(string(readme), "\n") {
+		if strings.HasPrefix(line, "| `invalid_recipient` |") {
+			row = line
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		answer fakepush.Response
+		action string
+	}{
+		{"the service says the subscription is bad", fakepush.Response{Status: 400, Body: `{"reason":"BadDeviceToken"}`}, "remove_recipient"},
+		{"an unexplained 400", fakepush.Response{Status: 400, Body: "Bad Request\n"}, "fix_request"},
+	} {
+		sub, to := w.subscribe(0, false)
+		w.push.Script(sub.ID, c.answer)
+		a := w.post("/v1/notifications", webNote(to))
+		if a.code() != "invalid_recipient" || a.errField("action") != c.action || a.errField("retryable") != false {
+			t.Errorf("%s: %d %s", c.name, a.Status, a.Raw)
+		}
+		if !strings.Contains(row, "`"+c.action+"`") {
+			t.Errorf("%s: the README's invalid_recipient row does not give %s: %q", c.name, c.action, row)
+		}
+	}
 }

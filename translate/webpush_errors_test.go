@@ -1,6 +1,7 @@
 package translate_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,6 +32,18 @@ var webPushAnswers = []webPushAnswer{
 	{"mozilla 400 errno 108", "mozilla", 400, `{"code": 400, "errno": 108, "error": "Bad Request", "message": "Invalid router type"}`, nil, "invalid_recipient", false, "remove_recipient", "errno 108"},
 	{"mozilla 400 errno 110", "mozilla", 400, `{"code": 400, "errno": 110, "error": "Bad Request", "message": "Invalid crypto keys specified"}`, nil, "invalid_request", false, "fix_request", "errno 110"},
 	{"mozilla 400 errno 111", "mozilla", 400, `{"code": 400, "errno": 111, "error": "Bad Request", "message": "Missing TTL value", "more_info": "http://autopush.readthedocs.io/en/latest/http.html#error-codes"}`, nil, "invalid_request", false, "fix_request", "errno 111"},
+	// A 400 about the VAPID key or the header carrying it (autopush's
+	// VAPID errors are errno 109; its Crypto-Key messages are errno 110,
+	// quoted from autopush-rs's extract_public_key).
+	{"mozilla 400 errno 109 key mismatch", "mozilla", 400, `{"code": 400, "errno": 109, "error": "Bad Request", "message": "VAPID public key mismatch"}`, nil, "vapid_key_mismatch", false, "resubscribe", "errno 109"},
+	{"mozilla 400 errno 109 refused", "mozilla", 400, `{"code": 400, "errno": 109, "error": "Bad Request", "message": "Invalid Authorization header"}`, nil, "credentials_rejected", false, "fix_credentials", "errno 109"},
+	{"mozilla 400 errno 110 p256ecdsa", "mozilla", 400, `{"code": 400, "errno": 110, "error": "Bad Request", "message": "Missing p256ecdsa in Crypto-Key header"}`, nil, "credentials_rejected", false, "fix_credentials", "errno 110"},
+	{"mozilla 400 errno 110 invalid Crypto-Key", "mozilla", 400, `{"code": 400, "errno": 110, "error": "Bad Request", "message": "Invalid Crypto-Key header"}`, nil, "credentials_rejected", false, "fix_credentials", "errno 110"},
+	{"mozilla 400 errno 111 authorization", "mozilla", 400, `{"code": 400, "errno": 111, "error": "Bad Request", "message": "Missing Authorization header"}`, nil, "credentials_rejected", false, "fix_credentials", "errno 111"},
+	// … but not a 400 about the encryption headers.
+	{"mozilla 400 errno 110 aes128gcm Crypto-Key", "mozilla", 400, `{"code": 400, "errno": 110, "error": "Bad Request", "message": "Invalid aes128gcm Crypto-Key header"}`, nil, "invalid_request", false, "fix_request", "errno 110"},
+	{"mozilla 400 errno 110 dh", "mozilla", 400, `{"code": 400, "errno": 110, "error": "Bad Request", "message": "Missing dh value in Crypto-Key header"}`, nil, "invalid_request", false, "fix_request", "errno 110"},
+	{"mozilla 400 errno 110 content-encoding", "mozilla", 400, `{"code": 400, "errno": 110, "error": "Bad Request", "message": "Unknown Content-Encoding header"}`, nil, "invalid_request", false, "fix_request", "errno 110"},
 	{"mozilla 400 errno 112", "mozilla", 400, `{"code": 400, "errno": 112, "error": "Bad Request", "message": "Invalid TTL header value"}`, nil, "invalid_request", false, "fix_request", "errno 112"},
 	{"mozilla 400 errno 113", "mozilla", 400, `{"code": 400, "errno": 113, "error": "Bad Request", "message": "Invalid Topic header value"}`, nil, "invalid_request", false, "fix_request", "errno 113"},
 	{"mozilla 401 errno 109 missing header", "mozilla", 401, `{"code": 401, "errno": 109, "error": "Unauthorized", "more_info": "http://autopush.readthedocs.io/en/latest/http.html#error-codes", "message": "Request did not validate missing authorization header"}`, nil, "credentials_rejected", false, "fix_credentials", "errno 109"},
@@ -70,6 +83,9 @@ var webPushAnswers = []webPushAnswer{
 	// web-push-php#325, pushpad/web-push#14, Tech4covid19#141, zaru/webpush#69,
 	// danhper/elixir-web-push-encryption#1).
 	{"fcm 400 UnauthorizedRegistration", "fcm", 400, "<HTML>\n<HEAD>\n<TITLE>UnauthorizedRegistration</TITLE>\n</HEAD>\n<BODY BGCOLOR=\"#FFFFFF\" TEXT=\"#000000\">\n<H1>UnauthorizedRegistration</H1>\n<H2>Error 400</H2>\n</BODY>\n</HTML>\n", nil, "credentials_rejected", false, "fix_credentials", "UnauthorizedRegistration"},
+	{"fcm 400 crypto-key format", "fcm", 400, "crypto-key header had invalid format. crypto-key header should have the following format: p256ecdsa=base64(publicApplicationServerKey)\n", nil, "credentials_rejected", false, "fix_credentials", "crypto-key header had invalid format. crypto-key header should have the following format: p256ecdsa=base64(publicApplicationServerKey)"},
+	{"fcm 400 authorization format", "fcm", 400, "authorization header had invalid format. authorization header should have the following format: vapid t=jwtToken; k=base64(publicApplicationServerKey)\n", nil, "credentials_rejected", false, "fix_credentials", "authorization header had invalid format. authorization header should have the following format: vapid t=jwtToken; k=base64(publicApplicationServerKey)"},
+	{"fcm 400 key mismatch", "fcm", 400, "the key in the authorization header does not correspond to the sender ID used to subscribe this user.\n", nil, "vapid_key_mismatch", false, "resubscribe", "the key in the authorization header does not correspond to the sender ID used to subscribe this user."},
 	{"fcm 400 InvalidTtlParameter", "fcm", 400, "<HTML>\n<HEAD>\n<TITLE>InvalidTtlParameter</TITLE>\n</HEAD>\n<BODY BGCOLOR=\"#FFFFFF\" TEXT=\"#000000\">\n<H1>InvalidTtlParameter</H1>\n<H2>Error 400</H2>\n</BODY>\n</HTML>\n", nil, "invalid_request", false, "fix_request", "InvalidTtlParameter"},
 	{"fcm 400 other", "fcm", 400, "invalid request\n", nil, "invalid_recipient", false, "fix_request", "invalid request"},
 	{"fcm 401 no authorization", "fcm", 401, "authorization header must be specified.\n", nil, "credentials_rejected", false, "fix_credentials", "authorization header must be specified."},
@@ -86,6 +102,7 @@ var webPushAnswers = []webPushAnswer{
 
 	// WNS ("Push notification service request and response headers").
 	{"wns 400", "wns", 400, "", map[string]string{"X-WNS-Status": "dropped", "X-WNS-Error-Description": "Invalid TTL header"}, "invalid_request", false, "fix_request", "Invalid TTL header"},
+	{"wns 400 VAPID", "wns", 400, "", map[string]string{"X-WNS-Status": "dropped", "X-WNS-Error-Description": "Invalid VAPID Authorization header"}, "credentials_rejected", false, "fix_credentials", "Invalid VAPID Authorization header"},
 	{"wns 401", "wns", 401, "", map[string]string{"X-WNS-Error-Description": "Invalid VAPID token"}, "credentials_rejected", false, "fix_credentials", "Invalid VAPID token"},
 	{"wns 403", "wns", 403, "", map[string]string{"X-WNS-Error-Description": "The VAPID public key does not match the channel"}, "vapid_key_mismatch", false, "resubscribe", "The VAPID public key does not match the channel"},
 	{"wns 404", "wns", 404, "", map[string]string{"X-WNS-Status": "dropped", "X-WNS-Error-Description": "Channel not found"}, "recipient_gone", false, "remove_recipient", "Channel not found"},
@@ -189,5 +206,95 @@ func TestFromWebPushBoundsQuotedText(t *testing.T) {
 	}
 	if !strings.HasSuffix(e.Upstream.Reason, "…") {
 		t.Fatalf("reason not cut: %q", e.Upstream.Reason)
+	}
+}
+
+// TestWebPushPolicies: what pushproxy does about each answer is told apart
+// from what the caller is told. It tries another VAPID key exactly when the
+// service refused the key or its header (credentials_rejected,
+// vapid_key_mismatch: the caller is told to fix credentials or resubscribe
+// only once every key was refused); it retries with back-off exactly what
+// the caller is told is retryable.
+func TestWebPushPolicies(t *testing.T) {
+	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	check := func(name string, code translate.Code, retryable bool, p translate.RetryPolicy) {
+		t.Helper()
+		keyRefusal := code == translate.CodeCredentialsRejected || code == translate.CodeVAPIDKeyMismatch
+		if (p == translate.RetryOtherKey) != keyRefusal {
+			t.Errorf("%s: %s with policy %s", name, code, p)
+		}
+		if p.BacksOff() != retryable || (p != translate.RetryNone && p != translate.RetryBackoff && p != translate.RetryOtherKey) {
+			t.Errorf("%s: retryable %v with policy %s", name, retryable, p)
+		}
+	}
+	for _, a := range webPushAnswers {
+		h := http.Header{}
+		for k, v := range a.header {
+			h.Set(k, v)
+		}
+		e, p := translate.ClassifyWebPush(translate.WebPushReply{Status: a.status, Header: h, Body: []byte(a.body), Service: a.service}, now)
+		check(a.name, e.Code, e.Retryable, p)
+	}
+	for i, row := range translate.WebPushReasons {
+		check(fmt.Sprintf("row %d (%s %d %s %q)", i, row.Service, row.Status, row.Reason, row.Contains), row.Code, row.Retryable, row.Policy)
+		if strings.TrimSpace(row.Hint) == "" || row.Code.HTTPStatus() == 500 {
+			t.Errorf("row %d: hint %q code %s", i, row.Hint, row.Code)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		r    translate.WebPushReply
+		want translate.RetryPolicy
+	}{
+		{"mozilla 400 errno 109", translate.WebPushReply{Status: 400, Body: []byte(`{"errno":109,"message":"VAPID public key mismatch"}`)}, translate.RetryOtherKey},
+		{"fcm 400 crypto-key", translate.WebPushReply{Status: 400, Body: []byte("crypto-key header had invalid format"), Service: "fcm"}, translate.RetryOtherKey},
+		{"apple 400 BadJwtToken", translate.WebPushReply{Status: 400, Body: []byte(`{"reason":"BadJwtToken"}`)}, translate.RetryOtherKey},
+		{"fcm 400 other", translate.WebPushReply{Status: 400, Body: []byte("invalid request"), Service: "fcm"}, translate.RetryNone},
+		{"mozilla 400 errno 113", translate.WebPushReply{Status: 400, Body: []byte(`{"errno":113,"message":"Invalid Topic header value"}`)}, translate.RetryNone},
+		{"other 401", translate.WebPushReply{Status: 401}, translate.RetryOtherKey},
+		{"other 503", translate.WebPushReply{Status: 503}, translate.RetryBackoff},
+		{"other 410", translate.WebPushReply{Status: 410}, translate.RetryNone},
+	} {
+		if _, p := translate.ClassifyWebPush(c.r, now); p != c.want {
+			t.Errorf("%s: policy %s, want %s", c.name, p, c.want)
+		}
+	}
+}
+
+// TestWebPushOtherHostMessages: a reply from a host on allow_endpoints
+// names that host, and the format its reply had when it is known, never a
+// service it is not; a listed service is still named.
+func TestWebPushOtherHostMessages(t *testing.T) {
+	now := time.Now()
+	const host = "push.internal.example"
+	for _, c := range []struct {
+		name   string
+		r      translate.WebPushReply
+		prefix string
+		not    string
+	}{
+		{"mozilla json", translate.WebPushReply{Status: 410, Body: []byte(`{"code":410,"errno":106,"error":"Gone","message":"No such subscription"}`)},
+			host + ` answered HTTP 410 (in Mozilla autopush's format): the service says there is no such subscription (` + host + `: "No such subscription")`, "Mozilla autopush says"},
+		{"apple json", translate.WebPushReply{Status: 403, Body: []byte(`{"reason":"BadJwtToken"}`)},
+			host + ` answered HTTP 403 (in Apple Web Push's format): the service refused the VAPID JWT`, "Apple refused"},
+		{"wns headers", translate.WebPushReply{Status: 404, Header: http.Header{"X-Wns-Status": {"dropped"}, "X-Wns-Error-Description": {"Channel not found"}}},
+			host + ` answered HTTP 404 (in WNS's format): the service does not recognise this channel`, "WNS does"},
+		{"fcm phrase", translate.WebPushReply{Status: 403, Body: []byte("the VAPID credentials in the authorization header do not correspond to the credentials used to create the subscriptions.")},
+			host + ` answered HTTP 403 (in FCM's format): the service says the VAPID credentials`, "FCM says"},
+		{"plain text, no row", translate.WebPushReply{Status: 400, Body: []byte("no thanks")},
+			host + ` answered HTTP 400 (` + host + `: "no thanks")`, "format"},
+		{"json errno, no row", translate.WebPushReply{Status: 400, Body: []byte(`{"errno":555,"message":"odd"}`)},
+			host + ` answered HTTP 400 (in Mozilla autopush's format) (` + host + `: "odd")`, "Mozilla autopush answered"},
+	} {
+		c.r.Service, c.r.Host = translate.ServiceOther, host
+		e := translate.FromWebPush(c.r, now)
+		if !strings.HasPrefix(e.Message, c.prefix) || strings.Contains(e.Message, c.not) {
+			t.Errorf("%s: message %q, want it to start %q and not say %q", c.name, e.Message, c.prefix, c.not)
+		}
+	}
+	// A listed service is named as such, whatever host name is passed.
+	e := translate.FromWebPush(translate.WebPushReply{Status: 410, Body: []byte("push subscription has unsubscribed or expired.\n"), Service: translate.ServiceFCM, Host: "fcm.googleapis.com"}, now)
+	if !strings.HasPrefix(e.Message, "FCM says the push subscription has unsubscribed or expired") {
+		t.Errorf("listed service: %q", e.Message)
 	}
 }

@@ -26,7 +26,7 @@
 //     403: Mozilla 401 errno 109, FCM 403, Apple 403 BadJwtToken, WNS 401);
 //  4. k is the key the subscription was made with (Mozilla 401 errno 109
 //     "VAPID public key mismatch", FCM 403 "… do not correspond …", Apple 403
-//     VapidPkHashMismatch, WNS 403);
+//     VapidPkHashMismatch, WNS 403; or SubscribeOptions.KeyMismatch);
 //  5. Content-Encoding is aes128gcm (400) and the body is 1 to 4096 bytes
 //     (400, 413).
 //
@@ -107,6 +107,13 @@ type SubscribeOptions struct {
 	// subscription that must be the same on every run (pushproxy demo).
 	PrivateKey *ecdh.PrivateKey
 	AuthSecret []byte
+	// KeyMismatch, if set, is how the service answers a request signed
+	// with another VAPID key than the subscription's, instead of the
+	// style's usual answer (Mozilla 401 errno 109, FCM 403, Apple 403
+	// VapidPkHashMismatch, WNS 403): for services, versions or gateways
+	// that answer it otherwise, such as with a 400 (a zero Status is 400;
+	// Delay is ignored).
+	KeyMismatch *Response
 }
 
 // Keys are a subscription's keys as toJSON() gives them.
@@ -128,6 +135,8 @@ type Subscription struct {
 	// VAPIDKey is the applicationServerKey it was made with.
 	VAPIDKey string `json:"-"`
 	Style    string `json:"-"`
+	// KeyMismatch is SubscribeOptions.KeyMismatch.
+	KeyMismatch *Response `json:"-"`
 }
 
 // Response is a scripted answer. A zero Status is 201. An empty Body (and
@@ -307,6 +316,7 @@ func (s *Server) Subscribe(o SubscribeOptions) (*Subscription, error) {
 			Auth:   base64.RawURLEncoding.EncodeToString(auth),
 		},
 		PrivateKey: priv, AuthSecret: auth, VAPIDKey: base64.RawURLEncoding.EncodeToString(raw), Style: style,
+		KeyMismatch: o.KeyMismatch,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -478,7 +488,14 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !rec.KeyMatches {
-		refuse(styleAnswer(style, kindKeyMismatch), "k is not the subscription's applicationServerKey")
+		a := styleAnswer(style, kindKeyMismatch)
+		if km := sub.KeyMismatch; km != nil {
+			a = answer{status: km.Status, body: km.Body, header: km.Header}
+			if a.status == 0 {
+				a.status = http.StatusBadRequest
+			}
+		}
+		refuse(a, "k is not the subscription's applicationServerKey")
 		return
 	}
 	if ce := r.Header.Get("Content-Encoding"); ce != "aes128gcm" {

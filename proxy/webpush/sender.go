@@ -17,13 +17,28 @@
 //
 // Keyring: a Delivery carries every configured VAPID key, the primary first.
 // The subscription's own key (Delivery.Preferred, the recipient's vapid_key)
-// signs first, else the primary. When the push service refuses the
-// credentials (401/403, or a key-mismatch answer) and other keys are
-// configured, they are tried in order (at most Options.MaxKeysTried in all);
+// signs first, else the primary. When the push service refuses the key or
+// the header that carries it (the answer's row in translate's table has
+// policy RetryOtherKey: a 401 or 403, a key-mismatch answer, or a 400 that
+// names the VAPID key, the Authorization or the Crypto-Key header, such as
+// Mozilla errno 109, FCM's "crypto-key header had invalid format" or Apple's
+// VapidPkHashMismatch; never any other 400) and other keys are configured,
+// they are tried in order (at most Options.MaxKeysTried in all);
 // the answer's Result.Credential names the key that was accepted, so the
 // application can store it with the subscription. When none is accepted and
 // any answer said the key does not match, the error is vapid_key_mismatch
 // (action resubscribe).
+//
+// Retries: the sender carries out each answer's retry policy
+// (translate.ClassifyWebPush): RetryBackoff (5xx, 429, throttling) sends
+// again after back-off with the same key, RetryOtherKey moves to the next
+// key, RetryNone answers. The error's Retryable and Action are what the
+// caller should do with the final answer, not what the sender did.
+//
+// Messages name a push service on an unlisted host (allow_endpoints) by
+// its host name and the format its reply had; an endpoint's path (the
+// subscriber's secret) never appears in a message, even when the service
+// echoes it.
 package webpush
 
 import (
@@ -246,9 +261,10 @@ func (s *Sender) checkDelivery(d Delivery) *translate.Error {
 	return nil
 }
 
-// Send delivers one message, retrying 5xx and 429 answers inside ctx's
-// deadline (honouring Retry-After) and trying the other VAPID keys on a
-// credentials refusal, and returns the normalised result or error.
+// Send delivers one message, carrying out each answer's retry policy
+// inside ctx's deadline: 5xx and 429 answers again after back-off
+// (honouring Retry-After), a refused key or Authorization header with the
+// other VAPID keys; and returns the normalised result or error.
 func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *translate.Error) {
 	if e := s.checkDelivery(d); e != nil {
 		return nil, e
@@ -282,7 +298,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 			e.Platform = translate.PlatformWebPush
 			return nil, e
 		}
-		status, e := s.deliver(ctx, u, d, body, auth, &attempts)
+		status, e, policy := s.deliver(ctx, u, d, body, auth, &attempts)
 		if e == nil {
 			if i > 0 {
 				s.opts.Logger.Info("web push delivered with another VAPID key than the first tried",
@@ -296,7 +312,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 		if first == nil {
 			first = e
 		}
-		if !keyRefusal(e) {
+		if policy != translate.RetryOtherKey {
 			return nil, finish(e, attempts)
 		}
 		mismatch = mismatch || e.Code == translate.CodeVAPIDKeyMismatch
@@ -315,15 +331,6 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 		return nil, finish(&e, attempts)
 	}
 	return nil, finish(first, attempts)
-}
-
-// keyRefusal says whether an answer is about the VAPID key, so that another
-// key may do better.
-func keyRefusal(e *translate.Error) bool {
-	if e.Code == translate.CodeVAPIDKeyMismatch {
-		return true
-	}
-	return e.Code == translate.CodeCredentialsRejected && e.Upstream != nil && (e.Upstream.Status == 401 || e.Upstream.Status == 403)
 }
 
 func finish(e *translate.Error, attempts int) *translate.Error {
@@ -359,29 +366,31 @@ func (s *Sender) slot(ctx context.Context, host string) (func(), error) {
 	}
 }
 
-// deliver sends the body with one Authorization header, retrying what may
-// be retried. It returns the status of the last answer.
-func (s *Sender) deliver(ctx context.Context, u *url.URL, d Delivery, body []byte, auth string, attempts *int) (int, *translate.Error) {
+// deliver sends the body with one Authorization header, retrying with
+// back-off what the answer's policy says to. It returns the status of the
+// last answer, its error and its policy (RetryOtherKey: Send tries the
+// next key).
+func (s *Sender) deliver(ctx context.Context, u *url.URL, d Delivery, body []byte, auth string, attempts *int) (int, *translate.Error, translate.RetryPolicy) {
 	service := translate.WebPushService(u.Host)
 	for try := 1; ; try++ {
 		*attempts++
-		status, e := s.post(ctx, u, d.Message, body, auth, service)
+		status, e, policy := s.post(ctx, u, d.Message, body, auth, service)
 		if e == nil {
-			return status, nil
+			return status, nil, translate.RetryNone
 		}
-		if !e.Retryable || try >= s.opts.MaxAttempts {
-			return status, e
+		if !policy.BacksOff() || try >= s.opts.MaxAttempts {
+			return status, e, policy
 		}
 		wait := backoff(try, e.RetryAfter)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return status, e
+			return status, e, translate.RetryNone
 		}
 		s.opts.Logger.Debug("web push retry", "status", status, "wait", wait, "endpoint", translate.FingerprintString(d.Subscription.Endpoint))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return status, e
+			return status, e, translate.RetryNone
 		case <-t.C:
 		}
 	}
@@ -416,16 +425,18 @@ func Headers(m *translate.WebPushMessage, bodyLen int) [][2]string {
 	return h
 }
 
-// post makes one attempt.
-func (s *Sender) post(ctx context.Context, u *url.URL, m *translate.WebPushMessage, body []byte, auth, service string) (int, *translate.Error) {
+// post makes one attempt and returns the answer's status, its error and
+// the retry policy for it.
+func (s *Sender) post(ctx context.Context, u *url.URL, m *translate.WebPushMessage, body []byte, auth, service string) (int, *translate.Error, translate.RetryPolicy) {
 	release, err := s.slot(ctx, u.Host)
 	if err != nil {
-		return 0, s.transportError(ctx, err)
+		e := s.transportError(ctx, err)
+		return 0, e, transportPolicy(e)
 	}
 	defer release()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return 0, translate.InvalidRecipient("to.webpush.endpoint", "cannot make a request to this endpoint")
+		return 0, translate.InvalidRecipient("to.webpush.endpoint", "cannot make a request to this endpoint"), translate.RetryNone
 	}
 	for _, kv := range Headers(m, len(body)) {
 		if kv[0] != "Content-Length" {
@@ -439,7 +450,8 @@ func (s *Sender) post(ctx context.Context, u *url.URL, m *translate.WebPushMessa
 		if s.opts.OnAttempt != nil {
 			s.opts.OnAttempt(time.Since(start), 0)
 		}
-		return 0, s.transportError(ctx, err)
+		e := s.transportError(ctx, err)
+		return 0, e, transportPolicy(e)
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
 	_ = resp.Body.Close()
@@ -448,15 +460,49 @@ func (s *Sender) post(ctx context.Context, u *url.URL, m *translate.WebPushMessa
 		s.opts.OnAttempt(time.Since(start), resp.StatusCode)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return resp.StatusCode, nil
+		return resp.StatusCode, nil, translate.RetryNone
 	}
-	e := translate.FromWebPush(translate.WebPushReply{
-		Status: resp.StatusCode, Header: resp.Header, Body: data, Service: service,
+	e, policy := translate.ClassifyWebPush(translate.WebPushReply{
+		Status: resp.StatusCode, Header: resp.Header, Body: data, Service: service, Host: u.Hostname(),
 	}, s.opts.Now())
+	hidePath(e, u)
 	if e.Code == translate.CodeCredentialsRejected {
 		e.Hint += s.skew.Hint("the push service")
 	}
-	return resp.StatusCode, e
+	return resp.StatusCode, e, policy
+}
+
+// hidePath removes the endpoint's path (the subscriber's secret) from what
+// a push service's answer put into an error: some services echo the URL or
+// the subscription's ID in their message.
+func hidePath(e *translate.Error, u *url.URL) {
+	secrets := []string{u.EscapedPath(), u.Path}
+	if i := strings.LastIndexByte(u.Path, '/'); i >= 0 && len(u.Path)-i-1 >= 8 {
+		secrets = append(secrets, u.Path[i+1:])
+	}
+	hide := func(s string) string {
+		for _, sec := range secrets {
+			if len(sec) > 1 {
+				s = strings.ReplaceAll(s, sec, "/…")
+			}
+		}
+		return s
+	}
+	e.Message, e.Hint = hide(e.Message), hide(e.Hint)
+	if e.Upstream != nil {
+		e.Upstream.Reason = hide(e.Upstream.Reason)
+	}
+}
+
+// transportPolicy is what the sender does about a failure without an
+// answer: one before a connection existed (retryable) is retried with
+// back-off; one after the request may have been sent is answered (the
+// caller decides).
+func transportPolicy(e *translate.Error) translate.RetryPolicy {
+	if e.Retryable && e.Code == translate.CodeUpstreamUnavailable {
+		return translate.RetryBackoff
+	}
+	return translate.RetryNone
 }
 
 // transportError normalises a failure without an answer. A failure before
@@ -470,13 +516,15 @@ func (s *Sender) transportError(ctx context.Context, err error) *translate.Error
 		return forbidden(fe)
 	case ctx.Err() != nil:
 		e = translate.NewError(translate.CodeUpstreamTimeout, "the push service did not answer within the deadline", "raise X-Request-Timeout or request_timeout if the push service is slow from here")
+		// The request may have been written before the deadline passed.
+		e.MaybeDelivered = true
 	default:
 		var op *net.OpError
 		var dns *net.DNSError
 		dial := (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns)
 		e = translate.NewError(translate.CodeUpstreamUnavailable, "the connection to the push service failed: "+scrub(err.Error()), "check network access to the push service and upstream.ca_file")
 		if !dial {
-			e.Retryable = false
+			e.Retryable, e.MaybeDelivered = false, true
 			e.Hint = "the connection failed after the request may have been sent, so it may have been delivered; the caller decides whether to send it again"
 		}
 	}
