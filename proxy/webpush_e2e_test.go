@@ -560,3 +560,36 @@ func TestWebPushInvalidRecipientActions(t *testing.T) {
 		}
 	}
 }
+
+// TestWebPushRetryPolicies: what pushproxy retries (requests counted at
+// the fake) and what the caller is told are two things: a 503 is retried
+// with back-off and then answered retryable; a 429 whose Retry-After is
+// beyond the deadline is not retried but answered retryable with
+// retry_after; a gone subscription is neither.
+func TestWebPushRetryPolicies(t *testing.T) {
+	w := newWPHarness(t, fakepush.StyleMozilla, 1, nil)
+	for _, c := range []struct {
+		name      string
+		answer    fakepush.Response
+		timeout   string
+		sent      int
+		code      string
+		retryable bool
+	}{
+		{"503 backoff", fakepush.Response{Status: 503}, "5", 3, "upstream_unavailable", true},
+		{"429 beyond the deadline", fakepush.Response{Status: 429, Body: `{"code": 429, "errno": 201, "error": "Too Many Requests", "message": "slow down"}`, Header: http.Header{"Retry-After": {"30"}}}, "2", 1, "rate_limited", true},
+		{"410 none", fakepush.Response{Status: 410}, "5", 1, "recipient_gone", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sub, to := w.subscribe(0, false)
+			w.push.Script(sub.ID, c.answer, c.answer, c.answer, c.answer)
+			a := w.post("/v1/notifications", webNote(to), "X-Request-Timeout", c.timeout)
+			if a.code() != c.code || a.errField("retryable") != c.retryable {
+				t.Fatalf("%d %s", a.Status, a.Raw)
+			}
+			if n := len(w.requestsFor(sub.ID)); n != c.sent {
+				t.Errorf("%d requests at the fake, want %d", n, c.sent)
+			}
+		})
+	}
+}
