@@ -67,6 +67,9 @@ type harness struct {
 	now        func() time.Time
 	level      *slog.LevelVar
 	client     *http.Client // nil: http.DefaultClient
+	// stop ends Serve as SIGTERM does and returns what it returned; the
+	// cleanup calls it if the test did not.
+	stop func() error
 	// secrets must never appear in the logs: checked at cleanup.
 	secretsMu sync.Mutex
 	secrets   []string
@@ -171,9 +174,17 @@ func (h *harness) start() {
 	if a := h.get("/healthz"); a.Status != 200 {
 		t.Fatalf("healthz %d", a.Status)
 	}
+	var once sync.Once
+	var serveErr error
+	h.stop = func() error {
+		once.Do(func() {
+			cancel()
+			serveErr = <-done
+		})
+		return serveErr
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := h.stop(); err != nil {
 			t.Errorf("serve: %v", err)
 		}
 		h.checkLogs()
@@ -328,7 +339,34 @@ func (h *harness) do(req *http.Request) answer {
 			h.t.Fatalf("answer is not JSON: %v: %s", err, raw)
 		}
 	}
+	checkHints(h.t, a)
 	return a
+}
+
+// checkHints holds every answer of every test to the error contract:
+// each error object, alone or in a batch's results, has a non-empty hint.
+func checkHints(t testing.TB, a answer) {
+	t.Helper()
+	check := func(v any) {
+		e, _ := v.(map[string]any)["error"].(map[string]any)
+		if e == nil {
+			return
+		}
+		if h, _ := e["hint"].(string); strings.TrimSpace(h) == "" {
+			t.Errorf("an error without a hint: %s", a.Raw)
+		}
+	}
+	if a.Body == nil {
+		return
+	}
+	check(map[string]any(a.Body))
+	if rs, ok := a.Body["results"].([]any); ok {
+		for _, r := range rs {
+			if m, ok := r.(map[string]any); ok {
+				check(m)
+			}
+		}
+	}
 }
 
 // alert is a minimal alert notification to tok.

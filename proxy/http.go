@@ -268,11 +268,22 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, q *request, ma
 		}
 		q.held = r.ContentLength
 	}
+	// The body must arrive within the request's deadline. Once it is read
+	// the connection gets no deadline again (keep-alive); when reading
+	// fails, the deadline is left in the past, so that net/http does not
+	// wait for the rest of an unread body before answering.
 	rc := http.NewResponseController(w)
 	if dl, ok := q.ctx.Deadline(); ok {
 		_ = rc.SetReadDeadline(dl)
-		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
 	}
+	ok := false
+	defer func() {
+		if ok {
+			_ = rc.SetReadDeadline(time.Time{})
+		} else {
+			_ = rc.SetReadDeadline(time.Now())
+		}
+	}()
 	var src io.Reader = http.MaxBytesReader(w, r.Body, max)
 	if r.ContentLength < 0 {
 		src = &budgetReader{r: src, b: s.bytes, q: q}
@@ -286,6 +297,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, q *request, ma
 		n, err := src.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
+			ok = true
 			return buf, nil
 		}
 		if err != nil {
@@ -435,8 +447,8 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.release()
-	if s.testHook != nil {
-		s.testHook(n)
+	if f := s.testHook.Load(); f != nil {
+		(*f)(n)
 	}
 	res, e := s.send(q.ctx, q.st, n)
 	if e != nil {
@@ -509,8 +521,8 @@ func (s *Server) batchEntry(q *request, i int, raw json.RawMessage) (out any) {
 		return errorBody{e}
 	}
 	defer s.release()
-	if s.testHook != nil {
-		s.testHook(n)
+	if f := s.testHook.Load(); f != nil {
+		(*f)(n)
 	}
 	res, e := s.send(q.ctx, q.st, n)
 	if e != nil {

@@ -86,7 +86,7 @@ type Server struct {
 
 	// testHook, set only by this package's tests, runs before each send
 	// (to make a request path panic).
-	testHook func(*translate.Notification)
+	testHook atomic.Pointer[func(*translate.Notification)]
 }
 
 // configStatus is what /readyz says about the configuration file.

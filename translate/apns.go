@@ -156,7 +156,7 @@ func isHex(c byte) bool {
 // ValidDeviceToken checks an APNs device token: hex, 32 to 100 bytes.
 func ValidDeviceToken(tok string) *Error {
 	if tok == "" {
-		return InvalidRecipient("to.apns.token", "the device token is required")
+		return MissingRecipient("to.apns.token", "the device token is required")
 	}
 	if len(tok)%2 != 0 || len(tok) < 64 || len(tok) > 200 {
 		return InvalidRecipient("to.apns.token", "an APNs device token is 64 to 200 hex digits, this one has %d characters", len(tok))

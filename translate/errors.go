@@ -235,6 +235,16 @@ func InvalidRecipient(field, format string, args ...any) *Error {
 	return e
 }
 
+// MissingRecipient is the invalid_recipient error of a recipient field the
+// caller left out: a request to fix (action fix_request), not a recipient
+// to delete.
+func MissingRecipient(field, format string, args ...any) *Error {
+	e := InvalidRecipient(field, format, args...)
+	e.Action = ActionFixRequest
+	e.Hint = "send " + field + " as the app or browser gave it"
+	return e
+}
+
 // WithHint replaces the hint, for an error whose cause is better known
 // than its code's default says.
 func (e *Error) WithHint(hint string) *Error {

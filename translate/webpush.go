@@ -113,7 +113,7 @@ func DecodeWebPushKey(s string) ([]byte, error) {
 // the sender's endpoint guard's business.
 func ValidateSubscription(s *WebPushRecipient) (*Subscription, *Error) {
 	if s == nil {
-		return nil, InvalidRecipient("to.webpush", "is required for a Web Push notification")
+		return nil, MissingRecipient("to.webpush", "is required for a Web Push notification")
 	}
 	if err := ValidateEndpoint(s.Endpoint); err != nil {
 		return nil, err
@@ -143,7 +143,7 @@ func ValidateSubscription(s *WebPushRecipient) (*Subscription, *Error) {
 func ValidateEndpoint(endpoint string) *Error {
 	const field = "to.webpush.endpoint"
 	if endpoint == "" {
-		return InvalidRecipient(field, "is required: the subscription's endpoint URL")
+		return MissingRecipient(field, "is required: the subscription's endpoint URL")
 	}
 	if len(endpoint) > WebPushMaxEndpoint {
 		return InvalidRecipient(field, "is %d bytes; an endpoint URL is at most %d", len(endpoint), WebPushMaxEndpoint)
