@@ -212,8 +212,14 @@ func (s *Store) Reload() bool {
 		c, err := s.loadAPNs(spec, old, now)
 		if err != nil {
 			failed = true
-			if old == nil || old.LastError != c.LastError {
+			switch {
+			case old != nil && old.LastError == c.LastError:
+				// Already said.
+			case c.Usable():
 				s.opts.Logger.Error("apns credential failed to load; keeping the last good key",
+					"credential", spec.Name, "file", spec.KeyFile, "error", c.LastError, "state", c.State)
+			default:
+				s.opts.Logger.Error("apns credential has no usable key yet: its notifications are answered credentials_missing until key_file holds a valid .p8 key from the Apple developer account (the file is re-read when it changes)",
 					"credential", spec.Name, "file", spec.KeyFile, "error", c.LastError, "state", c.State)
 			}
 		} else if old == nil || old.Fingerprint != c.Fingerprint || old.State != StateOK {
@@ -231,8 +237,14 @@ func (s *Store) Reload() bool {
 		c, err := s.loadVAPID(spec, old, now)
 		if err != nil {
 			failed = true
-			if old == nil || old.LastError != c.LastError {
+			switch {
+			case old != nil && old.LastError == c.LastError:
+				// Already said.
+			case c.Usable():
 				s.opts.Logger.Error("VAPID key failed to load; keeping the last good key",
+					"key", spec.Name, "file", spec.File, "error", c.LastError, "state", c.State)
+			default:
+				s.opts.Logger.Error("VAPID key is not loaded yet: it cannot sign until its file holds a valid key pair (pushproxy vapid-keys makes one; the file is re-read when it changes)",
 					"key", spec.Name, "file", spec.File, "error", c.LastError, "state", c.State)
 			}
 		} else if old == nil || old.Fingerprint != c.Fingerprint || old.State != StateOK || old.Signer != c.Signer {
@@ -262,9 +274,11 @@ func (s *Store) Reload() bool {
 		changed = true
 	}
 	if !changed && !failed && prev != nil && equalStates(prev, next) {
+		s.evict(prev)
 		return false
 	}
 	s.cur.Store(next)
+	s.evict(next)
 	if s.opts.OnReload != nil {
 		switch {
 		case failed:
@@ -274,6 +288,37 @@ func (s *Store) Reload() bool {
 		}
 	}
 	return changed
+}
+
+// evict drops the token sources and VAPID signers that the snapshot in
+// force does not use: a key that was swapped out, or whose credential left
+// the configuration, takes its key material and token cache with it. A
+// key that comes back later gets a new source or signer; the provider
+// token of its time bucket is the same bytes (deterministic signing), so
+// Apple sees no new token.
+func (s *Store) evict(in *Snapshot) {
+	used := make(map[*TokenSource]bool, len(in.APNs))
+	for _, c := range in.APNs {
+		if c.Tokens != nil {
+			used[c.Tokens] = true
+		}
+	}
+	for k, ts := range s.sources {
+		if !used[ts] {
+			delete(s.sources, k)
+		}
+	}
+	signing := make(map[*VAPIDSigner]bool, len(in.VAPID))
+	for _, c := range in.VAPID {
+		if c.Signer != nil {
+			signing[c.Signer] = true
+		}
+	}
+	for k, sg := range s.signers {
+		if !signing[sg] {
+			delete(s.signers, k)
+		}
+	}
 }
 
 func sameNames(a, b *Snapshot) bool {
@@ -295,7 +340,7 @@ func (s *Store) loadVAPID(spec VAPIDSpec, old *VAPIDCredential, now time.Time) (
 	key, err := LoadVAPIDKey(spec.File)
 	if err == nil && s.spec.VAPIDSubject != "" {
 		if serr := ValidateSubject(s.spec.VAPIDSubject); serr != nil {
-			err = fmt.Errorf("webpush.subject: %w", serr)
+			err = SubjectError(s.spec.VAPIDSubject, serr)
 		}
 	}
 	if err != nil {

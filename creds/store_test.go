@@ -95,6 +95,12 @@ func TestStoreLifecycle(t *testing.T) {
 	if got := reloads.take(); !slices.Equal(got, []string{"error"}) {
 		t.Errorf("OnReload at start = %v, want [error]", got)
 	}
+	// There never was a key: the log says so and what to fix, not that a
+	// last good key is kept.
+	if out := logs.String(); !strings.Contains(out, "has no usable key yet") || !strings.Contains(out, "key_file holds a valid .p8 key") ||
+		strings.Contains(out, "last good key") {
+		t.Errorf("first load with the key missing logs:\n%s", out)
+	}
 	// Reloading with the file still missing reports the failure again, and
 	// changes nothing usable.
 	if st.Reload() {
@@ -172,6 +178,9 @@ func TestStoreLifecycle(t *testing.T) {
 	if !strings.Contains(d.LastError, "not an APNs .p8 key") || !strings.Contains(d.LastError, "truncated") {
 		t.Errorf("LastError = %q", d.LastError)
 	}
+	if out := logs.String(); !strings.Contains(out, "failed to load; keeping the last good key") {
+		t.Errorf("a failed reload over a good key logs:\n%s", out)
+	}
 	if !d.LastErrorAt.Equal(clk.Now()) {
 		t.Errorf("LastErrorAt = %v", d.LastErrorAt)
 	}
@@ -210,6 +219,9 @@ func TestStoreLifecycle(t *testing.T) {
 	}
 	if bc.Tokens == a.Tokens {
 		t.Errorf("new key kept the old token source")
+	}
+	if n, _ := st.Cached(); n != 1 {
+		t.Errorf("the store keeps %d token sources after a key swap, want 1 (the old key's is dropped)", n)
 	}
 	if !bc.LoadedAt.Equal(clk.Now()) {
 		t.Errorf("LoadedAt not updated")
@@ -485,4 +497,88 @@ func TestStoreConcurrentReloads(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestStoreEvictsGoneKeys: the token sources and VAPID signers of keys
+// that were swapped out, or whose credential left the configuration, are
+// dropped on reload; the ones in use are kept with their caches.
+func TestStoreEvictsGoneKeys(t *testing.T) {
+	dir := t.TempDir()
+	apnsPath := filepath.Join(dir, "AuthKey_"+testKeyID+".p8")
+	otherPath := filepath.Join(dir, "other.p8")
+	vapidPath := filepath.Join(dir, "vapid.json")
+	writeVAPID := func() {
+		data, err := creds.GenerateVAPIDKeyJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, dir, filepath.Base(vapidPath), data)
+	}
+	writeFile(t, dir, filepath.Base(apnsPath), pkcs8PEM(t, newP256(t)))
+	writeFile(t, dir, filepath.Base(otherPath), pkcs8PEM(t, newP256(t)))
+	writeVAPID()
+	spec := creds.Spec{
+		APNs: []creds.APNsSpec{
+			{Name: "default", KeyFile: apnsPath, TeamID: testTeamID},
+			{Name: "other", KeyFile: otherPath, KeyID: "XYZ987WVUT", TeamID: testTeamID},
+		},
+		VAPID:        []creds.VAPIDSpec{{Name: "current", File: vapidPath}},
+		VAPIDSubject: "mailto:ops@example.com",
+	}
+	st := creds.NewStore(spec, creds.Options{})
+	check := func(what string, sources, signers int) {
+		t.Helper()
+		if n, m := st.Cached(); n != sources || m != signers {
+			t.Errorf("%s: the store keeps %d token sources and %d signers, want %d and %d", what, n, m, sources, signers)
+		}
+	}
+	check("at start", 2, 1)
+	kept := st.Snapshot().APNsByName("other").Tokens
+	for range 5 {
+		writeFile(t, dir, filepath.Base(apnsPath), pkcs8PEM(t, newP256(t)))
+		writeVAPID()
+		if !st.Reload() {
+			t.Fatal("a key swap reported no change")
+		}
+		check("after key swaps", 2, 1)
+	}
+	if st.Snapshot().APNsByName("other").Tokens != kept {
+		t.Errorf("the token source of a key that did not change was replaced")
+	}
+	// A bad file keeps the last good key, and its source.
+	writeFile(t, dir, filepath.Base(apnsPath), []byte("garbage"))
+	st.Reload()
+	check("after a bad file", 2, 1)
+	// A credential leaves the configuration.
+	spec.APNs = spec.APNs[:1]
+	spec.VAPID = nil
+	st.SetSpec(spec)
+	st.Reload()
+	check("after credentials left the configuration", 1, 0)
+}
+
+// TestStoreMissingVAPIDKeyLog: a VAPID key that never loaded is reported
+// as not loaded yet, with what to do; one that loaded and then broke keeps
+// its last good key.
+func TestStoreMissingVAPIDKeyLog(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vapid.json")
+	var logs syncBuffer
+	st := creds.NewStore(creds.Spec{VAPID: []creds.VAPIDSpec{{Name: "current", File: path}}, VAPIDSubject: "mailto:ops@example.com"},
+		creds.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if out := logs.String(); !strings.Contains(out, "VAPID key is not loaded yet") || !strings.Contains(out, "pushproxy vapid-keys") ||
+		strings.Contains(out, "last good key") {
+		t.Errorf("first load with the key missing logs:\n%s", out)
+	}
+	data, err := creds.GenerateVAPIDKeyJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "vapid.json", data)
+	st.Reload()
+	writeFile(t, dir, "vapid.json", []byte("{}"))
+	st.Reload()
+	if out := logs.String(); !strings.Contains(out, "VAPID key failed to load; keeping the last good key") {
+		t.Errorf("a failed reload over a good key logs:\n%s", out)
+	}
 }

@@ -262,46 +262,51 @@ func GenerateVAPIDKeyJSON() ([]byte, error) {
 // ValidateSubject checks webpush.subject, the VAPID JWT's sub: a mailto:
 // address or an https: URL where the push service can reach the operator.
 // Apple refuses (BadJwtToken) anything else, spaces and angle brackets,
-// localhost, and "mailto:mailto:…".
+// localhost, and "mailto:mailto:…". The error says what is wrong with the
+// value, without naming the setting or repeating the value: the caller
+// does, once (webpush.subject "ops@example.com": needs the mailto: scheme …).
 func ValidateSubject(s string) error {
 	if s == "" {
-		return errors.New("webpush.subject is empty; set it to mailto:you@example.com or an https:// URL where push services can reach you")
+		return errors.New("is empty; set it to mailto:you@example.com or an https:// URL where push services can reach you")
 	}
 	if strings.TrimSpace(s) != s || strings.ContainsAny(s, " \t\r\n<>") {
-		return fmt.Errorf("webpush.subject %q must not contain spaces or angle brackets (Apple refuses it)", s)
+		return errors.New("must not contain spaces or angle brackets (Apple refuses it)")
 	}
 	lower := strings.ToLower(s)
 	switch {
 	case strings.HasPrefix(lower, "mailto:"):
 		addr := s[len("mailto:"):]
 		if strings.HasPrefix(strings.ToLower(addr), "mailto:") {
-			return fmt.Errorf("webpush.subject %q says mailto: twice; write mailto:%s", s, addr[len("mailto:"):])
+			return fmt.Errorf("says mailto: twice; write mailto:%s", addr[len("mailto:"):])
 		}
 		a, err := mail.ParseAddress(addr)
 		if err != nil || a.Address != addr || a.Name != "" {
-			return fmt.Errorf("webpush.subject %q is not a mailto: with one plain e-mail address", s)
+			return errors.New("is not a mailto: with one plain e-mail address")
 		}
 		at := strings.LastIndexByte(addr, '@')
-		if err := subjectHost(addr[at+1:]); err != nil {
-			return fmt.Errorf("webpush.subject %q: %v", s, err)
-		}
-		return nil
+		return subjectHost(addr[at+1:])
 	case strings.HasPrefix(lower, "https:"):
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" || u.Opaque != "" {
-			return fmt.Errorf("webpush.subject %q is not an absolute https:// URL", s)
+			return errors.New("is not an absolute https:// URL")
 		}
 		if u.User != nil {
-			return fmt.Errorf("webpush.subject %q must not carry a user name or password", s)
+			return errors.New("must not carry a user name or password")
 		}
-		if err := subjectHost(u.Hostname()); err != nil {
-			return fmt.Errorf("webpush.subject %q: %v", s, err)
-		}
-		return nil
+		return subjectHost(u.Hostname())
 	case strings.Contains(s, "@") && !strings.Contains(s, ":"):
-		return fmt.Errorf("webpush.subject %q needs the mailto: scheme: mailto:%s", s, s)
+		return fmt.Errorf("needs the mailto: scheme: mailto:%s", s)
 	}
-	return fmt.Errorf("webpush.subject %q must start with mailto: or https:", s)
+	return errors.New("must start with mailto: or https:")
+}
+
+// SubjectError is the error of an invalid webpush.subject, naming the
+// setting and the value once.
+func SubjectError(subject string, err error) error {
+	if subject == "" {
+		return fmt.Errorf("webpush.subject %w", err)
+	}
+	return fmt.Errorf("webpush.subject %q %w", subject, err)
 }
 
 // subjectHost refuses hosts a push service cannot reach.
@@ -320,7 +325,7 @@ func subjectHost(h string) error {
 		return nil
 	}
 	if !strings.Contains(h, ".") {
-		return errors.New("the host has no domain (a push service could not reach it)")
+		return errors.New("names a host without a domain (a push service could not reach it)")
 	}
 	return nil
 }

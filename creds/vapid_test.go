@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,7 +160,7 @@ func TestValidateSubject(t *testing.T) {
 		"https://printer.local":         "local host",
 		"https://127.0.0.1":             "loopback",
 		"mailto:ops":                    "plain e-mail",
-		"mailto:ops@intranet":           "no domain",
+		"mailto:ops@intranet":           "without a domain",
 		"https://user:pw@example.com":   "user name",
 		"https:example.com":             "absolute",
 		" mailto:ops@example.com":       "spaces",
@@ -168,6 +169,15 @@ func TestValidateSubject(t *testing.T) {
 		err := creds.ValidateSubject(s)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v (want %q)", s, err, want)
+			continue
+		}
+		// The caller names the setting and the value, once.
+		msg := creds.SubjectError(s, err).Error()
+		if n := strings.Count(msg, "webpush.subject"); n != 1 {
+			t.Errorf("%q: %q names the setting %d times", s, msg, n)
+		}
+		if s != "" && strings.Count(msg, strconv.Quote(s)) != 1 {
+			t.Errorf("%q: %q does not quote the value once", s, msg)
 		}
 	}
 }

@@ -1,0 +1,9 @@
+package creds
+
+// Cached reports how many token sources and VAPID signers the store keeps,
+// for the tests of their eviction.
+func (s *Store) Cached() (sources, signers int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sources), len(s.signers)
+}
