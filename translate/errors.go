@@ -92,6 +92,9 @@ type Upstream struct {
 	Reason    string `json:"reason,omitempty"`
 	Timestamp int64  `json:"timestamp,omitempty"` // APNs 410: milliseconds since the epoch
 	APNsID    string `json:"apns_id,omitempty"`
+	// MessageID is FCM's name for the message it accepted
+	// ("projects/<project>/messages/<id>").
+	MessageID string `json:"message_id,omitempty"`
 }
 
 // Error is the normalised error object. It is also a Go error.

@@ -28,12 +28,14 @@ type Notification struct {
 	DryRun     bool                       `json:"dry_run,omitempty"`
 	APNs       *APNsOverrides             `json:"apns,omitempty"`
 	WebPush    *WebPushOverrides          `json:"webpush,omitempty"`
+	FCM        *FCMOverrides              `json:"fcm,omitempty"`
 }
 
-// Recipient holds exactly one of APNs or WebPush.
+// Recipient holds exactly one of APNs, WebPush or FCM.
 type Recipient struct {
 	APNs    *APNsRecipient    `json:"apns,omitempty"`
 	WebPush *WebPushRecipient `json:"webpush,omitempty"`
+	FCM     *FCMRecipient     `json:"fcm,omitempty"`
 }
 
 // APNsRecipient addresses one device of one app.
@@ -77,20 +79,29 @@ type WebPushOverrides struct {
 const (
 	PlatformAPNs    = "apns"
 	PlatformWebPush = "webpush"
+	PlatformFCM     = "fcm"
 )
 
 // Platform reports which platform the notification is addressed to, or an
-// invalid_request error when it names none or both.
+// invalid_request error when it names none or several.
 func (n *Notification) Platform() (string, *Error) {
+	given := 0
+	for _, set := range []bool{n.To.APNs != nil, n.To.WebPush != nil, n.To.FCM != nil} {
+		if set {
+			given++
+		}
+	}
 	switch {
-	case n.To.APNs != nil && n.To.WebPush != nil:
-		return "", Invalid("to", "give exactly one of to.apns and to.webpush, not both")
+	case given > 1:
+		return "", Invalid("to", "give exactly one of to.apns, to.webpush and to.fcm, not several")
 	case n.To.APNs != nil:
 		return PlatformAPNs, nil
 	case n.To.WebPush != nil:
 		return PlatformWebPush, nil
+	case n.To.FCM != nil:
+		return PlatformFCM, nil
 	}
-	return "", Invalid("to", "a recipient is required: give to.apns or to.webpush")
+	return "", Invalid("to", "a recipient is required: give to.apns, to.webpush or to.fcm")
 }
 
 // DecodeNotification decodes one notification strictly: unknown fields,
@@ -108,8 +119,9 @@ func DecodeNotification(data []byte) (*Notification, *Error) {
 
 // notificationNullAllowed says where a notification may hold null: inside
 // the free-form values (data, sound's dictionary, the apns aps and payload
-// blocks, a Web Push payload object) and as a subscription's
-// expirationTime, which browsers' PushSubscription.toJSON() writes as null.
+// blocks, a Web Push payload object, the fcm android and message blocks)
+// and as a subscription's expirationTime, which browsers'
+// PushSubscription.toJSON() writes as null.
 // Everywhere else null is refused: a field is given or left out.
 func notificationNullAllowed(p []string) bool {
 	switch {
@@ -118,6 +130,9 @@ func notificationNullAllowed(p []string) bool {
 	case len(p) >= 3 && p[0] == "apns" && (p[1] == "aps" || p[1] == "payload"):
 		return true
 	case len(p) >= 3 && p[0] == "webpush" && p[1] == "payload":
+		return true
+	case len(p) >= 3 && p[0] == "fcm" && (p[1] == "android" || p[1] == "message"):
+		// null removes a key from the derived FCM message (see BuildFCM).
 		return true
 	case len(p) == 3 && p[0] == "to" && p[1] == "webpush" && p[2] == "expirationTime":
 		return true
