@@ -35,7 +35,7 @@ type pool struct {
 	maxConns int
 	log      *slog.Logger
 	onGoAway func(reason string)
-	ctx      context.Context // ends when the sender closes
+	ctx      context.Context // ends when the pool is closed, or retired and drained
 	cancel   context.CancelFunc
 	serial   *atomic.Uint64
 
@@ -190,13 +190,16 @@ func (p *pool) dial(call *dialCall) {
 	defer cancel()
 	c, err := p.connect(ctx)
 	p.mu.Lock()
-	if err == nil {
-		if p.closed {
+	switch {
+	case p.closed:
+		// Retired or closed while dialing (which may have cancelled the
+		// dial): the connection is not wanted.
+		if err == nil {
 			_ = c.cc.Close()
-			err = errPoolClosed
-		} else {
-			p.conns = append(p.conns, c)
 		}
+		err = errPoolClosed
+	case err == nil:
+		p.conns = append(p.conns, c)
 	}
 	call.err = err
 	p.dialing = nil
@@ -242,7 +245,10 @@ func (p *pool) connect(ctx context.Context) (*pconn, error) {
 }
 
 // retire stops handing out connections and shuts each down gracefully:
-// streams in flight finish (bounded by a minute), then it closes.
+// streams in flight finish (bounded by a minute, or until the sender
+// closes), then it closes. Once every connection is closed the pool's
+// context ends, so nothing of a retired pool outlives its connections (a
+// dial still in progress is abandoned then).
 func (p *pool) retire(log *slog.Logger) {
 	p.mu.Lock()
 	if p.closed {
@@ -255,16 +261,25 @@ func (p *pool) retire(log *slog.Logger) {
 	close(p.changed)
 	p.changed = make(chan struct{})
 	p.mu.Unlock()
-	for _, c := range conns {
-		go func() {
-			ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
-			defer cancel()
-			if err := c.cc.Shutdown(ctx); err != nil {
-				_ = c.cc.Close()
-			}
-			log.Debug("retired APNs connection closed", "conn", c.id)
-		}()
+	if len(conns) == 0 {
+		p.cancel()
+		return
 	}
+	go func() {
+		defer p.cancel()
+		var wg sync.WaitGroup
+		for _, c := range conns {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
+				defer cancel()
+				if err := c.cc.Shutdown(ctx); err != nil {
+					_ = c.cc.Close()
+				}
+				log.Debug("retired APNs connection closed", "conn", c.id)
+			})
+		}
+		wg.Wait()
+	}()
 }
 
 // close closes every connection.

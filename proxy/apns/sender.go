@@ -68,7 +68,8 @@ type Options struct {
 	// OnAttempt, if set, is called after each upstream attempt with its
 	// duration and the status (0 for a transport error).
 	OnAttempt func(d time.Duration, status int, reason string)
-	// OnGoAway, if set, is called with the reason of each GOAWAY that failed a request.
+	// OnGoAway, if set, is called with the reason of each GOAWAY received
+	// (whether or not it failed a request).
 	OnGoAway func(reason string)
 }
 
