@@ -328,11 +328,23 @@ func (c *Config) Validate() error {
 	if c.Upstream.APNsMaxConnections <= 0 {
 		bad("upstream.apns_max_connections: must be positive")
 	}
-	if c.Upstream.APNsIdleTimeout <= 0 || c.Upstream.APNsPingInterval <= 0 || c.Upstream.APNsPingTimeout <= 0 {
-		bad("upstream: apns_idle_timeout, apns_ping_interval and apns_ping_timeout must be positive")
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"upstream.apns_idle_timeout", c.Upstream.APNsIdleTimeout},
+		{"upstream.apns_ping_interval", c.Upstream.APNsPingInterval},
+		{"upstream.apns_ping_timeout", c.Upstream.APNsPingTimeout},
+	} {
+		if d.v <= 0 {
+			bad("%s: must be positive, not %s", d.name, d.v)
+		}
 	}
-	if c.Reload.PollInterval < 0 || c.Reload.Debounce < 0 {
-		bad("reload: durations must not be negative")
+	if c.Reload.Debounce < 0 {
+		bad("reload.debounce: must not be negative")
+	}
+	if c.Reload.PollInterval < 0 {
+		bad("reload.poll_interval: must not be negative (0 turns the periodic re-check off)")
 	}
 	return errors.Join(errs...)
 }

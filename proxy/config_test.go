@@ -87,3 +87,42 @@ func TestCredSpec(t *testing.T) {
 		t.Errorf("%+v", s)
 	}
 }
+
+// TestConfigErrorsNameTheSettingOnce: each error names its setting once,
+// with its value where it helps, never "webpush.subject: webpush.subject …".
+func TestConfigErrorsNameTheSettingOnce(t *testing.T) {
+	cases := []struct{ name, yaml, setting, want string }{
+		{"subject without scheme", "webpush:\n  subject: ops@example.com\n  keys: [{name: k, file: /k.json}]\n",
+			"webpush.subject", `webpush.subject "ops@example.com" needs the mailto: scheme: mailto:ops@example.com`},
+		{"subject twice mailto", "webpush:\n  subject: mailto:mailto:ops@example.com\n  keys: [{name: k, file: /k.json}]\n",
+			"webpush.subject", `webpush.subject "mailto:mailto:ops@example.com" says mailto: twice`},
+		{"subject local host", "webpush:\n  subject: https://localhost/contact\n  keys: [{name: k, file: /k.json}]\n",
+			"webpush.subject", `webpush.subject "https://localhost/contact" names a local host`},
+		{"subject empty", "webpush:\n  keys: [{name: k, file: /k.json}]\n",
+			"webpush.subject", "webpush.subject is empty"},
+		{"team id", "apns:\n  - {key_file: AuthKey_ABC123DEFG.p8, team_id: def123ghij}\n",
+			"team_id", `apns[0].team_id "def123ghij" must be upper case`},
+		{"key id", "apns:\n  - {key_file: /k/key.p8, key_id: abc, team_id: DEF123GHIJ}\n",
+			"key_id", `apns[0].key_id "abc" must be 10 upper-case`},
+		{"ping interval", "upstream:\n  apns_ping_interval: 0s\n",
+			"apns_ping_interval", "upstream.apns_ping_interval: must be positive"},
+		{"poll interval", "reload:\n  poll_interval: -1s\n",
+			"poll_interval", "reload.poll_interval: must not be negative"},
+		{"log level", "log: {level: loud}\n", "log.level", `log.level: must be debug, info, warn or error, not "loud"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(c.yaml))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, c.want) {
+				t.Errorf("error %q, want it to contain %q", msg, c.want)
+			}
+			if n := strings.Count(msg, c.setting); n != 1 {
+				t.Errorf("error %q names %s %d times, want once", msg, c.setting, n)
+			}
+		})
+	}
+}

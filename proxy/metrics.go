@@ -91,7 +91,7 @@ func newMetrics() *metrics {
 			Name: "pushproxy_in_flight", Help: "Notifications being processed now.",
 		}),
 		goaways: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pushproxy_apns_goaway_total", Help: "GOAWAY frames that failed a request, by reason.",
+			Name: "pushproxy_apns_goaway_total", Help: "GOAWAY frames received from APNs (whether or not they failed a request), by reason.",
 		}, []string{"reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pushproxy_upstream_attempts_total", Help: "Upstream attempts, by platform and outcome class.",
