@@ -20,7 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/proxy"
 )
 
@@ -43,7 +42,9 @@ Usage:
                                      (for container health checks: no shell needed)
   pushproxy check --config FILE [--json]  offline diagnosis of the configuration and credential files; exit 1 on a problem
   pushproxy bench [-n N] [-c C] [--direct | --batch K] [--url URL] [--json]  load test (default: against a built-in fake APNs)
-  pushproxy vapid-keys [--out FILE]  generate a VAPID key pair (web-push CLI JSON {publicKey, privateKey})
+  pushproxy vapid-keys [--out FILE [--force]]
+                                     generate a VAPID key pair (web-push CLI JSON {publicKey, privateKey});
+                                     an existing FILE is replaced only with --force
   pushproxy version                  print version and build information
   pushproxy help                     this text
 
@@ -214,36 +215,5 @@ func healthcheck(args []string, stdout, stderr io.Writer) int {
 	if resp.StatusCode != http.StatusOK {
 		return 1
 	}
-	return 0
-}
-
-// vapidKeys generates a VAPID key pair in the web-push CLI's JSON format;
-// the file is written with mode 0600 (it holds the private key).
-func vapidKeys(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("vapid-keys", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "", "write the key pair to this file (mode 0600) instead of standard output")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	data, err := creds.GenerateVAPIDKeyJSON()
-	if err != nil {
-		fmt.Fprintf(stderr, "pushproxy vapid-keys: %v\n", err)
-		return 1
-	}
-	if *out == "" {
-		fmt.Fprintln(stdout, string(data))
-		return 0
-	}
-	if err := os.WriteFile(*out, append(data, '\n'), 0o600); err != nil {
-		fmt.Fprintf(stderr, "pushproxy vapid-keys: %v\n", err)
-		return 1
-	}
-	k, err := creds.ParseVAPIDKey(data)
-	if err != nil {
-		fmt.Fprintf(stderr, "pushproxy vapid-keys: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "wrote %s; public key (applicationServerKey): %s\n", *out, k.PublicB64)
 	return 0
 }
