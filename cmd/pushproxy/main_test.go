@@ -67,9 +67,18 @@ func TestServeProcess(t *testing.T) {
 	}
 	addr := freePort(t)
 	cfg := filepath.Join(dir, "config.yaml")
-	// The key's directory does not exist yet and nothing polls: only a
-	// SIGHUP can make the process look again.
-	keyDir := filepath.Join(t.TempDir(), "later")
+	// The key file is empty at start, and nothing polls. The key is then
+	// written through a hard link in another directory, which makes no
+	// event in the watched one: only a SIGHUP can make the process look
+	// again.
+	keyDir := t.TempDir()
+	staging := filepath.Join(t.TempDir(), "staging.p8")
+	if err := os.WriteFile(staging, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(staging, filepath.Join(keyDir, "AuthKey_ABC123DEFG.p8")); err != nil {
+		t.Fatal(err)
+	}
 	yaml := fmt.Sprintf("listen: %s\nlog: {format: text}\nreload: {poll_interval: 0s}\napns:\n  - key_file: %s/AuthKey_ABC123DEFG.p8\n    team_id: DEF123GHIJ\n    topics: [com.example.app]\n", addr, keyDir)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -111,10 +120,7 @@ func TestServeProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(keyDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(keyDir, "AuthKey_ABC123DEFG.p8"), p8, 0o600); err != nil {
+	if err := os.WriteFile(staging, p8, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
