@@ -136,7 +136,9 @@ func TestTokenEndpoint(t *testing.T) {
 		{"other issuer", grant(assertion(t, s, a, func(_ map[string]any, c jwt.MapClaims) { c["iss"] = "other@x.iam.gserviceaccount.com" })), formType, 400, "invalid_grant"},
 		{"other audience", grant(assertion(t, s, a, func(_ map[string]any, c jwt.MapClaims) { c["aud"] = "https://example.com/token" })), formType, 400, "invalid_grant"},
 		{"no scope", grant(assertion(t, s, a, func(_ map[string]any, c jwt.MapClaims) { delete(c, "scope") })), formType, 400, "invalid_scope"},
-		{"other scope", grant(assertion(t, s, a, func(_ map[string]any, c jwt.MapClaims) { c["scope"] = "https://www.googleapis.com/auth/devstorage.read_only" })), formType, 400, "invalid_scope"},
+		{"other scope", grant(assertion(t, s, a, func(_ map[string]any, c jwt.MapClaims) {
+			c["scope"] = "https://www.googleapis.com/auth/devstorage.read_only"
+		})), formType, 400, "invalid_scope"},
 		{"iat in the future", grant(assertion(t, s, a, func(_ map[string]any, c jwt.MapClaims) {
 			c["iat"] = time.Now().Add(5 * time.Minute).Unix()
 			c["exp"] = time.Now().Add(30 * time.Minute).Unix()
