@@ -84,9 +84,7 @@ func (s *Server) sendAPNs(ctx context.Context, st *state, n *translate.Notificat
 			return nil, nil, e
 		}
 	}
-	if !cred.Usable() {
-		e := translate.NewError(translate.CodeCredentialsMissing, "APNs credential "+strconv.Quote(cred.Spec.Name)+" has no usable key",
-			"fix "+cred.Spec.KeyFile+": "+cred.LastError+"; /readyz shows the state")
+	if e := apns.Unusable(cred); e != nil {
 		return nil, cred, e
 	}
 	topic := to.Topic
@@ -111,11 +109,7 @@ func (s *Server) sendAPNs(ctx context.Context, st *state, n *translate.Notificat
 		if e != nil {
 			return nil, cred, e
 		}
-		env := env
-		if env == apns.Auto {
-			env = apns.Production
-		}
-		return &translate.Result{ID: req.ID, Platform: translate.PlatformAPNs, Credential: cred.Spec.Name, Environment: env, Request: preview}, cred, nil
+		return &translate.Result{ID: req.ID, Platform: translate.PlatformAPNs, Credential: cred.Spec.Name, Environment: apns.FirstEnvironment(env), Request: preview}, cred, nil
 	}
 	res, e := s.apns.Send(ctx, d)
 	return res, cred, e

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pushproxy/pushproxy/creds"
+	"github.com/pushproxy/pushproxy/translate"
 )
 
 // metrics are pushproxy's Prometheus series, on a registry of their own (no
@@ -105,13 +106,11 @@ func newMetrics() *metrics {
 	return m
 }
 
-// boundedReason keeps a GOAWAY reason label bounded to Apple's documented
-// reasons.
+// boundedReason is a GOAWAY reason as a metric label: one of Apple's
+// documented reasons (translate's table), else "other", so that the label
+// values stay bounded whatever a server sends.
 func boundedReason(r string) string {
-	switch r {
-	case "Shutdown", "BadCertificateEnvironment", "BadCertificate", "IdleTimeout", "InternalServerError",
-		"ServiceUnavailable", "ExpiredProviderToken", "InvalidProviderToken", "TooManyProviderTokenUpdates",
-		"UnrelatedKeyIdInToken", "MissingProviderToken", "Forbidden":
+	if _, ok := translate.LookupAPNsReason(r); ok {
 		return r
 	}
 	return "other"

@@ -141,7 +141,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		RootCAs: roots, Now: opts.Now, Logger: opts.Logger,
 		MaxConnsPerPool: cfg.Upstream.APNsMaxConnections, IdleConnTimeout: cfg.Upstream.APNsIdleTimeout,
 		ReadIdleTimeout: cfg.Upstream.APNsPingInterval, PingTimeout: cfg.Upstream.APNsPingTimeout,
-		OnAttempt: func(d time.Duration, status int, reason string) {
+		OnAttempt: func(d time.Duration, status int) {
 			s.m.upstream.WithLabelValues(translate.PlatformAPNs).Observe(d.Seconds())
 			s.m.retries.WithLabelValues(translate.PlatformAPNs, outcomeClass(status)).Inc()
 		},

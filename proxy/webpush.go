@@ -49,7 +49,7 @@ func (s *Server) sendWebPush(ctx context.Context, st *state, n *translate.Notifi
 	if e != nil {
 		return nil, "", e
 	}
-	d := webpush.Delivery{Subscription: sub, Message: msg, Keys: keys, Preferred: to.VAPIDKey, DryRun: n.DryRun}
+	d := webpush.Delivery{Subscription: sub, Message: msg, Keys: keys, Preferred: to.VAPIDKey}
 	if n.DryRun {
 		preview, e := s.webpush.Preview(d)
 		if e != nil {

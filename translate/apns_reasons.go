@@ -190,13 +190,7 @@ func FromAPNs(r APNsReply, now time.Time) *Error {
 	if r.Status == 410 && ts > 0 {
 		e.Hint = row.Hint + "; APNs reported it inactive since " + time.UnixMilli(ts).UTC().Format(time.RFC3339)
 	}
-	if secs, err := strconv.Atoi(r.RetryAfter); err == nil && secs >= 0 {
-		e.RetryAfter = secs
-	} else if t, err := time.Parse(time.RFC1123, r.RetryAfter); err == nil {
-		if d := t.Sub(now); d > 0 {
-			e.RetryAfter = int(d.Seconds() + 0.999)
-		}
-	}
+	e.RetryAfter = RetryAfterSeconds(r.RetryAfter, now)
 	return e
 }
 

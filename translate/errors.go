@@ -217,9 +217,10 @@ func fieldHint(field string) string {
 	return "fix " + field + " and send again; api/openapi.yaml gives its type and allowed values"
 }
 
-// Invalid is an invalid_request error naming the offending field.
-func Invalid(field, format string, args ...any) *Error {
-	e := NewError(CodeInvalidRequest, fmt.Sprintf(format, args...), fieldHint(field))
+// fieldError is an error of code c about one request field, named in
+// the message and in Field.
+func fieldError(c Code, hint, field, format string, args ...any) *Error {
+	e := NewError(c, fmt.Sprintf(format, args...), hint)
 	e.Field = field
 	if field != "" {
 		e.Message = field + ": " + e.Message
@@ -227,15 +228,18 @@ func Invalid(field, format string, args ...any) *Error {
 	return e
 }
 
+// Invalid is an invalid_request error naming the offending field.
+func Invalid(field, format string, args ...any) *Error {
+	return fieldError(CodeInvalidRequest, fieldHint(field), field, format, args...)
+}
+
 // InvalidRecipient is an invalid_recipient error naming the offending field.
 func InvalidRecipient(field, format string, args ...any) *Error {
-	e := NewError(CodeInvalidRecipient, fmt.Sprintf(format, args...), "")
-	e.Field = field
+	hint := ""
 	if field != "" {
-		e.Message = field + ": " + e.Message
-		e.Hint = "check " + field + " was copied in full from the app or browser; a recipient the platform refuses should be deleted"
+		hint = "check " + field + " was copied in full from the app or browser; a recipient the platform refuses should be deleted"
 	}
-	return e
+	return fieldError(CodeInvalidRecipient, hint, field, format, args...)
 }
 
 // MissingRecipient is the invalid_recipient error of a recipient field the

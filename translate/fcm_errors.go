@@ -305,7 +305,7 @@ func ClassifyFCM(r FCMReply, now time.Time) (*Error, RetryPolicy) {
 		e.Message += ": " + hide(b.Message)
 	}
 	if r.Header != nil {
-		e.RetryAfter = parseRetryAfter(r.Header.Get("Retry-After"), now)
+		e.RetryAfter = RetryAfterSeconds(r.Header.Get("Retry-After"), now)
 	}
 	return e, row.Policy
 }
@@ -407,6 +407,6 @@ func ClassifyFCMToken(r FCMTokenReply, now time.Time) (*Error, RetryPolicy) {
 	if r.Description != "" {
 		e.Message += " (" + strconv.Quote(r.Description) + ")"
 	}
-	e.RetryAfter = parseRetryAfter(r.RetryAfter, now)
+	e.RetryAfter = RetryAfterSeconds(r.RetryAfter, now)
 	return e, row.Policy
 }

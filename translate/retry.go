@@ -1,5 +1,13 @@
 package translate
 
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
 // RetryPolicy is what pushproxy itself does about an upstream answer before
 // it answers the caller. It is separate from Error.Retryable and
 // Error.Action, which tell the caller what to do with the final answer: a
@@ -54,3 +62,44 @@ func (p RetryPolicy) String() string {
 // BacksOff says whether the policy retries after back-off, bounded by the
 // sender's attempts and the caller's deadline (RetryBackoff, RetryNewConn).
 func (p RetryPolicy) BacksOff() bool { return p == RetryBackoff || p == RetryNewConn }
+
+// Backoff is the wait before retry number attempt (1-based): the server's
+// Retry-After (seconds) when it gave one, else exponential from base with
+// full jitter over the upper half, capped at ceiling. rnd(n) returns a
+// uniform value in [0, n) (math/rand/v2's N, injected so the function
+// stays pure).
+func Backoff(attempt, retryAfter int, base, ceiling time.Duration, rnd func(time.Duration) time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return time.Duration(retryAfter) * time.Second
+	}
+	ceil := min(base<<min(max(attempt-1, 0), 6), ceiling)
+	return ceil/2 + rnd(ceil/2+1)
+}
+
+// WithAttempts adds to the message of a final error how many attempts
+// reached the upstream, when there was more than one.
+func WithAttempts(e *Error, attempts int) *Error {
+	if attempts > 1 {
+		e.Message += fmt.Sprintf(" (after %d attempts)", attempts)
+	}
+	return e
+}
+
+// RetryAfterSeconds parses a Retry-After header (RFC 9110: delay-seconds
+// or an HTTP-date, judged against now) into whole seconds; 0 when absent,
+// invalid or past.
+func RetryAfterSeconds(v string, now time.Time) int {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		return max(secs, 0)
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return int(d.Seconds() + 0.999)
+		}
+	}
+	return 0
+}

@@ -364,7 +364,7 @@ func ClassifyWebPush(r WebPushReply, now time.Time) (*Error, RetryPolicy) {
 		e.Message += " (" + who + ": " + strconv.Quote(p.text) + ")"
 	}
 	if r.Header != nil {
-		e.RetryAfter = parseRetryAfter(r.Header.Get("Retry-After"), now)
+		e.RetryAfter = RetryAfterSeconds(r.Header.Get("Retry-After"), now)
 	}
 	return e, row.Policy
 }
@@ -380,25 +380,6 @@ func neutralMessage(m string) string {
 		}
 	}
 	return m
-}
-
-func parseRetryAfter(v string, now time.Time) int {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs < 0 {
-			return 0
-		}
-		return secs
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return int(d.Seconds() + 0.999)
-		}
-	}
-	return 0
 }
 
 // webPushByStatus is the fallback for an answer no row describes.

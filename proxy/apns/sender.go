@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,7 +68,7 @@ type Options struct {
 	MaxResends int // 0 → 100
 	// OnAttempt, if set, is called after each upstream attempt with its
 	// duration and the status (0 for a transport error).
-	OnAttempt func(d time.Duration, status int, reason string)
+	OnAttempt func(d time.Duration, status int)
 	// OnGoAway, if set, is called with the reason of each GOAWAY received
 	// (whether or not it failed a request).
 	OnGoAway func(reason string)
@@ -235,6 +236,25 @@ func (s *Sender) pool(c *creds.APNsCredential, base string) (*pool, error) {
 	return p, nil
 }
 
+// Unusable is the error of a credential without a usable key (missing or
+// invalid file), or nil when it can sign.
+func Unusable(c *creds.APNsCredential) *translate.Error {
+	if c.Usable() {
+		return nil
+	}
+	return translate.NewError(translate.CodeCredentialsMissing, "APNs credential "+strconv.Quote(c.Spec.Name)+" has no usable key",
+		"fix "+c.Spec.KeyFile+": "+c.LastError+"; /readyz shows the state")
+}
+
+// FirstEnvironment is the host a notification is sent to first: auto and
+// the empty environment start on production.
+func FirstEnvironment(env string) string {
+	if env == Development {
+		return Development
+	}
+	return Production
+}
+
 // poolKey names a pool: one team, one key, one host.
 type poolKey struct{ team, kid, fp, base string }
 
@@ -260,14 +280,10 @@ type Delivery struct {
 // re-sent: the answer says it may have been delivered.
 func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *translate.Error) {
 	c := d.Credential
-	if !c.Usable() {
-		return nil, translate.NewError(translate.CodeCredentialsMissing, "APNs credential "+c.Spec.Name+" has no usable key", "check "+c.Spec.KeyFile+": "+c.LastError)
+	if e := Unusable(c); e != nil {
+		return nil, e
 	}
-	env := d.Environment
-	auto := env == Auto
-	if auto || env == "" {
-		env = Production
-	}
+	auto, env := d.Environment == Auto, FirstEnvironment(d.Environment)
 	token, auth, err := c.Tokens.TokenAndHeader()
 	if err != nil {
 		return nil, translate.NewError(translate.CodeCredentialsMissing, "cannot sign an APNs provider token", err.Error())
@@ -304,7 +320,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 		var policy translate.RetryPolicy
 		if out.err != nil {
 			last = out.err
-			policy = transportPolicy(last)
+			policy = translate.APNsTransportPolicy(last)
 		} else if out.reply.Status == http.StatusOK {
 			id := out.reply.APNsID
 			if id == "" {
@@ -349,68 +365,32 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 					env = other(env)
 					continue
 				}
-				if switched {
-					last.Hint = "the token was refused by both the production and the sandbox host: it is not a valid token for this app; delete it"
-				} else {
-					last.Hint += "; if it comes from a development build, send it with environment development (or set the credential's environment to auto)"
-				}
 			}
 			if reason == translate.APNsTooManyProviderTokenUpdates {
 				s.opts.Logger.Error("APNs answered TooManyProviderTokenUpdates: another process is signing tokens for this key with a different iat",
 					"credential", c.Spec.Name, "key_id", c.Spec.KeyID)
 			}
-			if switched && reason != translate.APNsBadDeviceToken {
-				// The other host knows the token but refused it: the token
-				// belongs to that environment.
-				if last.Code == translate.CodeCredentialsRejected {
-					last.Code, last.Action = translate.CodeEnvironmentMismatch, translate.ActionFixCredentials
-					last.Message = "the token belongs to the " + env + " environment, where the credential was refused"
-				}
-				last.Hint += " (the token belongs to the " + env + " environment)"
-			}
+			translate.APNsAfterOtherHost(last, switched, env)
 		}
 		last.Platform = translate.PlatformAPNs
 		if last.Code == translate.CodeCredentialsRejected {
 			last.Hint += s.skew.Hint("APNs")
 		}
 		if !policy.BacksOff() || tries >= s.opts.MaxAttempts {
-			return nil, finish(last, attempts)
+			return nil, translate.WithAttempts(last, attempts)
 		}
 		wait := backoff(tries, last.RetryAfter)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return nil, finish(last, attempts)
+			return nil, translate.WithAttempts(last, attempts)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, finish(last, attempts)
+			return nil, translate.WithAttempts(last, attempts)
 		case <-t.C:
 		}
 	}
-}
-
-// transportPolicy is what the sender does about a failure without an APNs
-// answer: one that never reached APNs (retryable) is retried with back-off,
-// unless it carries a GOAWAY reason whose row says otherwise; one that may
-// have been processed (not retryable: the caller decides) is answered.
-func transportPolicy(e *translate.Error) translate.RetryPolicy {
-	if !e.Retryable {
-		return translate.RetryNone
-	}
-	if e.Upstream != nil && e.Upstream.Reason != "" {
-		if row, ok := translate.LookupAPNsReason(e.Upstream.Reason); ok && !row.Policy.BacksOff() {
-			return translate.RetryNone
-		}
-	}
-	return translate.RetryBackoff
-}
-
-func finish(e *translate.Error, attempts int) *translate.Error {
-	if attempts > 1 {
-		e.Message += fmt.Sprintf(" (after %d attempts)", attempts)
-	}
-	return e
 }
 
 func other(env string) string {
@@ -423,12 +403,7 @@ func other(env string) string {
 // backoff is exponential with jitter from 50 ms, capped at 2 s, or the
 // server's Retry-After.
 func backoff(attempt, retryAfter int) time.Duration {
-	if retryAfter > 0 {
-		return time.Duration(retryAfter) * time.Second
-	}
-	ceil := 50 * time.Millisecond << min(attempt-1, 6)
-	ceil = min(ceil, 2*time.Second)
-	return ceil/2 + rand.N(ceil/2+1)
+	return translate.Backoff(attempt, retryAfter, 50*time.Millisecond, 2*time.Second, rand.N[time.Duration])
 }
 
 // outcome is what one attempt came to.
@@ -504,7 +479,7 @@ func (s *Sender) roundTrip(ctx context.Context, p *pool, r *translate.APNsReques
 	resp, err := conn.cc.RoundTrip(req)
 	if err != nil {
 		if s.opts.OnAttempt != nil {
-			s.opts.OnAttempt(time.Since(start), 0, "")
+			s.opts.OnAttempt(time.Since(start), 0)
 		}
 		w := body.read.Load()
 		if isUnprocessed(err) || (!w && ctx.Err() == nil) {
@@ -518,7 +493,7 @@ func (s *Sender) roundTrip(ctx context.Context, p *pool, r *translate.APNsReques
 		// APNs answers success with an empty body: nothing to read.
 		_ = resp.Body.Close()
 		if s.opts.OnAttempt != nil {
-			s.opts.OnAttempt(time.Since(start), resp.StatusCode, "")
+			s.opts.OnAttempt(time.Since(start), resp.StatusCode)
 		}
 		return outcome{conn: conn, wrote: true, reply: reply}
 	}
@@ -529,8 +504,7 @@ func (s *Sender) roundTrip(ctx context.Context, p *pool, r *translate.APNsReques
 	}
 	reply.Body, reply.RetryAfter = data, resp.Header.Get("retry-after")
 	if s.opts.OnAttempt != nil {
-		reason, _ := translate.ParseAPNsBody(data)
-		s.opts.OnAttempt(time.Since(start), resp.StatusCode, reason)
+		s.opts.OnAttempt(time.Since(start), resp.StatusCode)
 	}
 	return outcome{conn: conn, wrote: true, reply: reply}
 }
@@ -559,40 +533,16 @@ func (s *Sender) transportError(ctx context.Context, conn *pconn, err error, wro
 			}
 		}
 	}
-	var e *translate.Error
-	switch {
-	case ctx.Err() != nil:
-		e = translate.NewError(translate.CodeUpstreamTimeout, "APNs did not answer within the deadline", "raise X-Request-Timeout or request_timeout if APNs is slow from here")
-		if wrote {
-			e.Hint = "the request reached APNs before the deadline, so it may have been delivered; raise X-Request-Timeout if this repeats"
-			e.MaybeDelivered = true
-		}
-	case reason != "":
-		if row, ok := translate.LookupAPNsReason(reason); ok {
-			e = translate.NewError(row.Code, "APNs closed the connection: "+row.Message, row.Hint)
-			e.Retryable, e.Action = row.Retryable, row.Action
-		} else {
-			e = translate.NewError(translate.CodeUpstreamUnavailable, "APNs closed the connection ("+reason+")", "retry later; check network access to the APNs host")
-		}
-		e.Upstream = &translate.Upstream{Reason: reason}
-	default:
-		e = translate.NewError(translate.CodeUpstreamUnavailable, "the connection to APNs failed: "+scrub(err.Error()), "check network access to the APNs host and upstream.ca_file")
+	detail := ""
+	if reason == "" && ctx.Err() == nil {
+		detail = scrub(err.Error())
 	}
-	if wrote && ctx.Err() == nil {
-		// APNs may have processed it: re-sending could deliver it twice.
-		e.Retryable, e.MaybeDelivered = false, true
-		e.Hint = "the connection failed after the request was sent, so it may have been delivered; the caller decides whether to send it again (" + e.Hint + ")"
-		if e.Code == translate.CodeUpstreamUnavailable {
-			e.Action = translate.ActionRetryLater
-		}
-	}
-	return e
+	return translate.FromAPNsTransport(translate.APNsTransport{GoAwayReason: reason, Deadline: ctx.Err() != nil, Wrote: wrote, Detail: detail})
 }
 
-// notSent is the error of a notification that every connection refused
-// before processing it (GOAWAY with a lower last stream ID, REFUSED_STREAM,
-// a connection that closed before the request was written) until the
-// re-sends ran out or the deadline passed: it was surely not delivered.
+// notSent is the error of a notification whose re-sends ran out or whose
+// deadline passed between them (translate.APNsNotSent), with the reason of
+// the last GOAWAY seen.
 func (s *Sender) notSent(ctx context.Context, conn *pconn, resends int) *translate.Error {
 	reason := ""
 	if conn != nil {
@@ -603,22 +553,7 @@ func (s *Sender) notSent(ctx context.Context, conn *pconn, resends int) *transla
 			}
 		}
 	}
-	var e *translate.Error
-	if ctx.Err() != nil {
-		e = translate.NewError(translate.CodeUpstreamTimeout,
-			"APNs did not take the notification before the deadline (not delivered)",
-			"APNs kept refusing new streams (GOAWAY or REFUSED_STREAM); retry later, or raise X-Request-Timeout if this repeats")
-	} else {
-		e = translate.NewError(translate.CodeUpstreamUnavailable,
-			fmt.Sprintf("APNs refused the notification on %d connections in a row (not delivered)", resends+1),
-			"APNs (or a load balancer in front of it) is draining every connection; retry later and check network access to the APNs host")
-	}
-	e.Retryable, e.Action = true, translate.ActionRetryLater
-	if reason != "" {
-		e.Message += ": the server sent GOAWAY (" + reason + ")"
-		e.Upstream = &translate.Upstream{Reason: reason}
-	}
-	return e
+	return translate.APNsNotSent(reason, ctx.Err() != nil, resends+1)
 }
 
 // scrub removes the request URL (which holds the device token) from a
@@ -639,13 +574,10 @@ func scrub(msg string) string {
 // headers and payload, the provider token shown only decoded.
 func (s *Sender) Preview(d Delivery) (*translate.DryRunRequest, *translate.Error) {
 	c := d.Credential
-	if !c.Usable() {
-		return nil, translate.NewError(translate.CodeCredentialsMissing, "APNs credential "+c.Spec.Name+" has no usable key", "check "+c.Spec.KeyFile)
+	if e := Unusable(c); e != nil {
+		return nil, e
 	}
-	env := d.Environment
-	if env == Auto || env == "" {
-		env = Production
-	}
+	env := FirstEnvironment(d.Environment)
 	token, err := c.Tokens.Token()
 	if err != nil {
 		return nil, translate.NewError(translate.CodeCredentialsMissing, "cannot sign an APNs provider token", err.Error())

@@ -114,9 +114,6 @@ type Delivery struct {
 	// Preferred names the key the subscription was made with (the
 	// recipient's vapid_key); "" means the primary.
 	Preferred string
-	// DryRun: build, encrypt and sign, send nothing; the Result carries the
-	// request (see Preview).
-	DryRun bool
 }
 
 // Sender sends Web Push messages. It is safe for concurrent use.
@@ -274,13 +271,6 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 		return nil, forbidden(fe)
 	}
 	keys := s.keyOrder(d)
-	if d.DryRun {
-		p, e := s.Preview(d)
-		if e != nil {
-			return nil, e
-		}
-		return &translate.Result{ID: d.Message.ID, Platform: translate.PlatformWebPush, Credential: firstUsable(keys).Name, Request: p}, nil
-	}
 	body, err := Encrypt(d.Message.Plaintext, d.Subscription.P256DH, d.Subscription.Auth, EncryptOptions{PadToBuckets: s.opts.PadToBuckets})
 	if err != nil {
 		return nil, encryptError(err)
@@ -313,7 +303,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 			first = e
 		}
 		if policy != translate.RetryOtherKey {
-			return nil, finish(e, attempts)
+			return nil, translate.WithAttempts(e, attempts)
 		}
 		mismatch = mismatch || e.Code == translate.CodeVAPIDKeyMismatch
 		s.opts.Logger.Debug("web push refused the VAPID key", "key", k.Name, "status", status,
@@ -328,16 +318,9 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 		}
 		e.Message = fmt.Sprintf("the push service refused every VAPID key tried (%s): the subscription was created with another key", strings.Join(names, ", "))
 		e.Hint = "have the browser subscribe again with the key from GET /v1/webpush/vapid-public-key, or add the key it was made with to webpush.keys"
-		return nil, finish(&e, attempts)
+		return nil, translate.WithAttempts(&e, attempts)
 	}
-	return nil, finish(first, attempts)
-}
-
-func finish(e *translate.Error, attempts int) *translate.Error {
-	if attempts > 1 {
-		e.Message += fmt.Sprintf(" (after %d attempts)", attempts)
-	}
-	return e
+	return nil, translate.WithAttempts(first, attempts)
 }
 
 func encryptError(err error) *translate.Error {
@@ -399,12 +382,7 @@ func (s *Sender) deliver(ctx context.Context, u *url.URL, d Delivery, body []byt
 // backoff is exponential with jitter from 100 ms, capped at 5 s, or the
 // server's Retry-After.
 func backoff(attempt, retryAfter int) time.Duration {
-	if retryAfter > 0 {
-		return time.Duration(retryAfter) * time.Second
-	}
-	ceil := 100 * time.Millisecond << min(attempt-1, 6)
-	ceil = min(ceil, 5*time.Second)
-	return ceil/2 + rand.N(ceil/2+1)
+	return translate.Backoff(attempt, retryAfter, 100*time.Millisecond, 5*time.Second, rand.N[time.Duration])
 }
 
 // Headers returns the RFC 8030/8291 request headers for a message, in a

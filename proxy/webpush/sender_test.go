@@ -375,15 +375,13 @@ func TestDryRunSendsNothing(t *testing.T) {
 	e := newEnv(t, fakepush.StyleMozilla, nil)
 	s := e.subscribe(e.primary)
 	d := e.delivery(s, nil)
-	d.DryRun = true
-	res, err := e.sender.Send(ctxFor(t, 5*time.Second), d)
+	p, err := e.sender.Preview(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.fake.Conns() != 0 || res.Request == nil || res.Credential != primaryName {
-		t.Fatalf("%+v, %d connections", res, e.fake.Conns())
+	if e.fake.Conns() != 0 || p == nil {
+		t.Fatalf("%+v, %d connections", p, e.fake.Conns())
 	}
-	p := res.Request
 	if p.URL != e.fake.URL()+"/…" || strings.Contains(p.URL, s.ID) || strings.Contains(p.Headers[":endpoint"], s.ID) {
 		t.Fatalf("the endpoint path leaks: %q %q", p.URL, p.Headers[":endpoint"])
 	}
