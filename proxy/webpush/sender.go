@@ -123,7 +123,7 @@ type Sender struct {
 	client atomic.Pointer[http.Client] // replaced when the trusted roots change
 
 	mu    sync.Mutex
-	hosts map[string]chan struct{} // in-flight slots per host
+	hosts map[string]*hostSlots // in-flight slots per host in use
 
 	skew creds.Skew // this machine's clock against the push services'
 }
@@ -153,7 +153,7 @@ func New(opts Options) *Sender {
 		opts.DialTimeout = 10 * time.Second
 	}
 	g := newGuard(opts.AllowEndpoints, opts.AllowPrivateNetworks, opts.Resolver, opts.DialTimeout)
-	s := &Sender{opts: opts, guard: g, hosts: map[string]chan struct{}{}}
+	s := &Sender{opts: opts, guard: g, hosts: map[string]*hostSlots{}}
 	s.client.Store(s.newClient(opts.RootCAs))
 	return s
 }
@@ -332,21 +332,48 @@ func encryptError(err error) *translate.Error {
 	return translate.InvalidRecipient("to.webpush.keys", "cannot encrypt for this subscription: %v", err)
 }
 
-// slot takes one in-flight slot for host, waiting inside ctx.
+// hostSlots are the in-flight slots of one push service host, and how many
+// callers hold or wait for one: the entry goes when none does, so the map
+// stays as small as the hosts in use (endpoints on ever-new subdomains of
+// an allowed suffix do not make it grow).
+type hostSlots struct {
+	ch    chan struct{}
+	users int
+}
+
+// slot takes one in-flight slot for host, waiting inside ctx; the function
+// it returns gives the slot back.
 func (s *Sender) slot(ctx context.Context, host string) (func(), error) {
 	s.mu.Lock()
-	ch := s.hosts[host]
-	if ch == nil {
-		ch = make(chan struct{}, s.opts.MaxPerHost)
-		s.hosts[host] = ch
+	hs := s.hosts[host]
+	if hs == nil {
+		hs = &hostSlots{ch: make(chan struct{}, s.opts.MaxPerHost)}
+		s.hosts[host] = hs
 	}
+	hs.users++
 	s.mu.Unlock()
+	leave := func() {
+		s.mu.Lock()
+		hs.users--
+		if hs.users == 0 {
+			delete(s.hosts, host)
+		}
+		s.mu.Unlock()
+	}
 	select {
-	case ch <- struct{}{}:
-		return func() { <-ch }, nil
+	case hs.ch <- struct{}{}:
+		return func() { <-hs.ch; leave() }, nil
 	case <-ctx.Done():
+		leave()
 		return nil, ctx.Err()
 	}
+}
+
+// hostsInUse counts the hosts with slots held or awaited (for tests).
+func (s *Sender) hostsInUse() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.hosts)
 }
 
 // deliver sends the body with one Authorization header, retrying with
