@@ -442,7 +442,7 @@ func LoadAPNsKey(spec APNsSpec) (*ecdsa.PrivateKey, APNsSpec, error) {
 // swap that brings a new key with a new key ID needs no configuration
 // change, the ID coming from the new file's name.
 func LoadAPNsKeyFile(spec APNsSpec) (*ecdsa.PrivateKey, APNsSpec, string, error) {
-	file, err := resolveKeyFile(spec.KeyFile)
+	file, err := ResolveKeyFile(spec.KeyFile)
 	if err != nil {
 		return nil, spec, "", err
 	}
@@ -469,10 +469,13 @@ func LoadAPNsKeyFile(spec APNsSpec) (*ecdsa.PrivateKey, APNsSpec, string, error)
 	return key, spec, file, nil
 }
 
-// resolveKeyFile expands a glob to the one existing file it matches
-// (dangling symlinks, as left for a moment by a Kubernetes swap, do not
-// count).
-func resolveKeyFile(pattern string) (string, error) {
+// ResolveKeyFile is the key_file rule: a path with no glob metacharacter
+// (* ? [) anywhere in it is used as it is; a pattern (in the file name or
+// in a directory part) must match exactly one regular file, dangling
+// symlinks (as left for a moment by a Kubernetes swap) and directories not
+// counting. pushproxy check resolves key files with it too, so the check
+// and the server read the same file.
+func ResolveKeyFile(pattern string) (string, error) {
 	if !strings.ContainsAny(pattern, "*?[") {
 		return pattern, nil
 	}

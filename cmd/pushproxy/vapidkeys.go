@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,6 +11,17 @@ import (
 	"github.com/pushproxy/pushproxy/creds"
 )
 
+const vapidKeysUsage = `Usage: pushproxy vapid-keys [--out FILE [--force]]
+
+Generates a VAPID key pair for Web Push in the web-push CLI's JSON format
+({"publicKey": …, "privateKey": …}, unpadded base64url), on standard output
+or into FILE (mode 0600, written whole). An existing FILE is replaced only
+with --force: every subscription made with the old key fails until the
+browser resubscribes.
+
+Flags:
+`
+
 // vapidKeys generates a VAPID key pair in the web-push CLI's JSON format,
 // on standard output or into --out. A key file is what every subscription
 // made with it depends on, so an existing one is replaced only with
@@ -19,12 +29,11 @@ import (
 // so a watcher never reads half a key) with mode 0600 (it holds the
 // private key).
 func vapidKeys(args []string, stdout, stderr io.Writer) int {
-	flags := flag.NewFlagSet("vapid-keys", flag.ContinueOnError)
-	flags.SetOutput(stderr)
+	flags := newFlagSet("vapid-keys", vapidKeysUsage, stderr)
 	out := flags.String("out", "", "write the key pair to this file (mode 0600) instead of standard output")
 	force := flags.Bool("force", false, "with --out: replace the file if it exists (subscriptions made with the old key stop working unless it stays configured under another file)")
-	if err := flags.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(flags, args, stdout); done {
+		return code
 	}
 	if flags.NArg() > 0 {
 		fmt.Fprintf(stderr, "pushproxy vapid-keys: unexpected argument %q (the file goes after --out)\n", flags.Arg(0))
