@@ -192,7 +192,8 @@ func Answer(code string) Response {
 }
 
 // TokenResponse is a scripted answer of the token endpoint (see
-// ScriptToken): an OAuth error, or an HTTP status with a body.
+// ScriptToken): an OAuth error, or an HTTP status with a body; one with
+// only a Delay answers as usual after the delay.
 type TokenResponse struct {
 	Status      int    // 0 → 400 when Error is set
 	Error       string // "invalid_grant" …

@@ -30,6 +30,14 @@ const (
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	rec := &TokenFetch{Proto: r.Proto, Received: s.now()}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	form, _ := url.ParseQuery(string(body))
+	rec.Assertion = form.Get("assertion")
+	if h, c, ok := decodeJWT(rec.Assertion); ok {
+		rec.Header, rec.Claims = h, c
+		rec.KeyID, _ = h["kid"].(string)
+		rec.Account, _ = c["iss"].(string)
+	}
 	s.mu.Lock()
 	s.fetches = append(s.fetches, rec)
 	var scripted *TokenResponse
@@ -46,19 +54,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
 	}
 
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-	form, _ := url.ParseQuery(string(body))
-	rec.Assertion = form.Get("assertion")
-	if h, c, ok := decodeJWT(rec.Assertion); ok {
-		rec.Header, rec.Claims = h, c
-		rec.KeyID, _ = h["kid"].(string)
-		rec.Account, _ = c["iss"].(string)
-	}
-
 	if scripted != nil {
 		if !wait(r.Context(), scripted.Delay) {
 			return
 		}
+		if scripted.Status == 0 && scripted.Error == "" && scripted.Body == "" {
+			scripted = nil // only a delay: then the usual checks
+		}
+	}
+	if scripted != nil {
 		status := scripted.Status
 		if status == 0 {
 			status = 400
@@ -217,7 +221,10 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 
 	rest, _ := strings.CutPrefix(r.URL.Path, "/v1/projects/")
 	project, ok := strings.CutSuffix(rest, "/messages:send")
-	rec.Project = project
+	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	s.mu.Lock()
+	rec.Project, rec.AccessToken = project, bearer
+	s.mu.Unlock()
 	if !ok || project == "" || strings.Contains(project, "/") {
 		answer(Response{Status: 404, RPCStatus: "NOT_FOUND", Message: "The requested URL " + r.URL.Path + " was not found on this server."}, "no such path")
 		return
@@ -228,8 +235,6 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// 1. The access token.
-	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	rec.AccessToken = bearer
 	s.mu.Lock()
 	at, live := s.tokens[bearer]
 	live = live && s.now().Before(at.expiry)
@@ -277,8 +282,9 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var validateOnly bool
 	if v, ok := req["validate_only"]; ok {
-		if json.Unmarshal(v, &rec.ValidateOnly) != nil {
+		if json.Unmarshal(v, &validateOnly) != nil {
 			invalid("validate_only", "Invalid value at 'validate_only' (TYPE_BOOL)", false)
 			return
 		}
@@ -291,7 +297,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	rec.Message = msg
+	rec.Message, rec.ValidateOnly = msg, validateOnly
 	s.mu.Unlock()
 	for k := range msg {
 		if !slices.Contains(messageFields, k) {
@@ -310,7 +316,9 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, isStr := msg["token"].(string)
+	s.mu.Lock()
 	rec.Token = token
+	s.mu.Unlock()
 	// 4. The token.
 	if _, has := msg["token"]; has && (!isStr || len(token) > 4096 || !tokenRe.MatchString(token)) {
 		answer(Answer(InvalidToken), "malformed registration token")
@@ -322,9 +330,13 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// 6. Size without the token.
-	delete(msg, "token")
-	size, _ := json.Marshal(msg)
-	msg["token"] = token
+	noToken := make(map[string]any, len(msg))
+	for k, v := range msg {
+		if k != "token" {
+			noToken[k] = v
+		}
+	}
+	size, _ := json.Marshal(noToken)
 	if len(size) > MaxMessage {
 		invalid("message", "Message is too big", true)
 		return
@@ -359,7 +371,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	name := "projects/" + project + "/messages/"
-	if rec.ValidateOnly {
+	if validateOnly {
 		name += ValidateOnlyName
 	} else {
 		name += "0:" + strconv.FormatInt(s.now().UnixMicro(), 10) + "%" + strconv.FormatInt(int64(n), 16) + "fakefcm"

@@ -1,0 +1,632 @@
+package creds
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+	"golang.org/x/oauth2/jwt"
+)
+
+// FCM access-token timing and scope.
+const (
+	// FCMScope is the OAuth 2.0 scope of the FCM HTTP v1 API.
+	FCMScope = "https://www.googleapis.com/auth/firebase.messaging"
+	// FCMRefreshBefore is how long before its expiry an access token is
+	// renewed (in the background: requests keep using it meanwhile).
+	FCMRefreshBefore = 5 * time.Minute
+	// FCMDefaultTokenURL is Google's token endpoint, for a file without
+	// token_uri.
+	FCMDefaultTokenURL = google.JWTTokenURL
+)
+
+// ErrNotServiceAccount is wrapped by every ParseServiceAccount failure.
+var ErrNotServiceAccount = errors.New("not a Google service-account key")
+
+// FCMSpec is one configured FCM credential (config fcm: [{name,
+// service_account_file, project_id}]).
+type FCMSpec struct {
+	Name               string
+	ServiceAccountFile string
+	// ProjectID is the Firebase project to send for; "" means the file's
+	// project_id. A different value is refused (see ParseServiceAccount).
+	ProjectID string
+}
+
+// ServiceAccount is a parsed and validated Google service-account key file.
+// It never changes once made. The private key is not printed by any method.
+type ServiceAccount struct {
+	ProjectID    string // the project to send for (the spec's, else the file's)
+	ClientEmail  string
+	PrivateKeyID string
+	TokenURI     string // the file's token_uri (https), or FCMDefaultTokenURL
+	Key          *rsa.PrivateKey
+	// Fingerprint is the first 8 hex digits of the SHA-256 of the public
+	// key (PKIX DER): safe to log and show in /readyz.
+	Fingerprint string
+	keyPEM      []byte // the file's private_key, for x/oauth2's jwt.Config
+}
+
+// serviceAccountFile is every field of the JSON files ParseServiceAccount
+// tells apart.
+type serviceAccountFile struct {
+	Type         string `json:"type"`
+	ProjectID    string `json:"project_id"`
+	PrivateKeyID string `json:"private_key_id"`
+	PrivateKey   string `json:"private_key"`
+	ClientEmail  string `json:"client_email"`
+	TokenURI     string `json:"token_uri"`
+	// google-services.json (the Android app's client configuration).
+	ProjectInfo json.RawMessage `json:"project_info"`
+	Client      json.RawMessage `json:"client"`
+	// authorized_user (gcloud auth application-default login).
+	RefreshToken string `json:"refresh_token"`
+}
+
+// ParseServiceAccount parses and validates a service-account key file as
+// the Firebase console (Project settings > Service accounts > Generate new
+// private key) or the Google Cloud console writes it, for the project
+// projectID ("" means the file's). Its errors name the classic mistakes:
+// google-services.json given instead of the key; a legacy FCM server key
+// (AAAA…, the API Google shut down in 2024); an authorized_user or other
+// non-service-account credential; a missing or non-RSA private_key; a
+// projectID that differs from the file's project_id; a token_uri that is
+// not https. The check command runs it on the configured files.
+func ParseServiceAccount(data []byte, projectID string) (*ServiceAccount, error) {
+	text := bytes.TrimSpace(data)
+	if len(text) == 0 {
+		return nil, fmt.Errorf("%w: the file is empty", ErrNotServiceAccount)
+	}
+	if text[0] != '{' {
+		s := string(text)
+		switch {
+		case strings.HasPrefix(s, "AAAA") || strings.Contains(s, ":APA91b"):
+			return nil, fmt.Errorf("%w: the file holds a legacy FCM server key (AAAA…), for the legacy HTTP API Google shut down in 2024; download a service-account key instead (Firebase console > Project settings > Service accounts > Generate new private key)", ErrNotServiceAccount)
+		case strings.Contains(s, "-----BEGIN"):
+			return nil, fmt.Errorf("%w: the file is a bare PEM key; give the whole service-account JSON file the console downloads (it names client_email and private_key_id too)", ErrNotServiceAccount)
+		}
+		return nil, fmt.Errorf("%w: the file is not JSON (expected the service-account JSON the Firebase console downloads)", ErrNotServiceAccount)
+	}
+	var f serviceAccountFile
+	if err := json.Unmarshal(text, &f); err != nil {
+		return nil, fmt.Errorf("%w: the JSON is malformed: %v", ErrNotServiceAccount, err)
+	}
+	switch {
+	case f.Type == "" && (len(f.ProjectInfo) > 0 || len(f.Client) > 0):
+		return nil, fmt.Errorf("%w: this is google-services.json, the Android app's client configuration; sending needs the project's service-account key (Firebase console > Project settings > Service accounts > Generate new private key)", ErrNotServiceAccount)
+	case f.Type == "authorized_user":
+		return nil, fmt.Errorf("%w: this is an authorized_user file (a person's gcloud login, from gcloud auth application-default login); use a service-account key (Firebase console > Project settings > Service accounts > Generate new private key)", ErrNotServiceAccount)
+	case f.Type == "":
+		return nil, fmt.Errorf(`%w: the file has no "type"; a service-account key says "type": "service_account"`, ErrNotServiceAccount)
+	case f.Type != "service_account":
+		return nil, fmt.Errorf("%w: the file's type is %q; pushproxy needs a service-account key (\"type\": \"service_account\")", ErrNotServiceAccount, f.Type)
+	}
+	if f.ClientEmail == "" || !strings.Contains(f.ClientEmail, "@") {
+		return nil, fmt.Errorf("%w: client_email is missing or not an address (it is the service account's …@….iam.gserviceaccount.com)", ErrNotServiceAccount)
+	}
+	if f.PrivateKeyID == "" {
+		return nil, fmt.Errorf("%w: private_key_id is missing; use the file as the console downloads it", ErrNotServiceAccount)
+	}
+	if f.PrivateKey == "" {
+		return nil, fmt.Errorf("%w: private_key is missing; keys made in the console carry it, keys uploaded by a person do not (make a new key)", ErrNotServiceAccount)
+	}
+	key, err := parseRSAKey([]byte(f.PrivateKey))
+	if err != nil {
+		return nil, fmt.Errorf("%w: private_key: %v", ErrNotServiceAccount, err)
+	}
+	tokenURI := f.TokenURI
+	if tokenURI == "" {
+		tokenURI = FCMDefaultTokenURL
+	}
+	if err := checkTokenURL("token_uri", tokenURI); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotServiceAccount, err)
+	}
+	project := f.ProjectID
+	switch {
+	case projectID != "" && f.ProjectID != "" && projectID != f.ProjectID:
+		return nil, fmt.Errorf("project_id %q is configured but the service account belongs to project %q: remove project_id from the configuration, or use a key of that project's service account", projectID, f.ProjectID)
+	case projectID != "":
+		project = projectID
+	case project == "":
+		return nil, fmt.Errorf("%w: project_id is missing from the file; set project_id in the configuration", ErrNotServiceAccount)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: encoding the public key: %v", ErrNotServiceAccount, err)
+	}
+	sum := sha256.Sum256(der)
+	return &ServiceAccount{
+		ProjectID: project, ClientEmail: f.ClientEmail, PrivateKeyID: f.PrivateKeyID, TokenURI: tokenURI,
+		Key: key, Fingerprint: hex.EncodeToString(sum[:4]), keyPEM: []byte(f.PrivateKey),
+	}, nil
+}
+
+// LoadServiceAccount reads and validates a spec's file.
+func LoadServiceAccount(spec FCMSpec) (*ServiceAccount, error) {
+	data, err := os.ReadFile(spec.ServiceAccountFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading service account file: %w", err)
+	}
+	sa, err := ParseServiceAccount(data, spec.ProjectID)
+	if err != nil {
+		return nil, fmt.Errorf("service account file %s: %w", spec.ServiceAccountFile, err)
+	}
+	return sa, nil
+}
+
+// String shows the account without its key.
+func (sa *ServiceAccount) String() string {
+	return fmt.Sprintf("service account %s (project %s, key %s, fingerprint %s)", sa.ClientEmail, sa.ProjectID, sa.PrivateKeyID, sa.Fingerprint)
+}
+
+// parseRSAKey parses the private_key PEM: PKCS#8 (what Google writes) or
+// PKCS#1, RSA only.
+func parseRSAKey(data []byte) (*rsa.PrivateKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("no PEM block (expected -----BEGIN PRIVATE KEY-----; a key pasted by hand may have lost its \\n line breaks)")
+	}
+	var key any
+	var err error
+	switch block.Type {
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		return nil, errors.New("is an EC key; Google service accounts sign with RSA (RS256)")
+	case "ENCRYPTED PRIVATE KEY":
+		return nil, errors.New("is encrypted; use the file as the console downloads it")
+	default:
+		return nil, fmt.Errorf("unexpected PEM block %q (expected PRIVATE KEY)", block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot be parsed: %v", err)
+	}
+	rk, ok := key.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("is a %T key; Google service accounts sign with RSA (RS256)", key)
+	}
+	if rk.N.BitLen() < 2048 {
+		return nil, fmt.Errorf("is a %d-bit RSA key; Google issues 2048-bit keys", rk.N.BitLen())
+	}
+	return rk, nil
+}
+
+// checkTokenURL refuses a token endpoint that is not an https URL: the
+// assertion sent there is a bearer credential for an hour.
+func checkTokenURL(what, s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%s %q is not a URL", what, s)
+	}
+	if u.Scheme != "https" {
+		return fmt.Errorf("%s %q is not https: the signed assertion would travel in clear text", what, s)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%s must not carry user-info", what)
+	}
+	return nil
+}
+
+// FCMTokenOptions tune an FCMTokenSource.
+type FCMTokenOptions struct {
+	// TokenURL replaces the file's token_uri (upstream.fcm_token_url); it
+	// must be https.
+	TokenURL string
+	// RootCAs are the roots trusted for the token endpoint; nil means the
+	// system's. Ignored when HTTPClient is set.
+	RootCAs *x509.CertPool
+	// HTTPClient, if set, is the client used for the token endpoint.
+	HTTPClient *http.Client
+	// RefreshBefore is how long before expiry a token is renewed in the
+	// background; 0 means FCMRefreshBefore.
+	RefreshBefore time.Duration
+	// FetchTimeout bounds one token request; 0 means 30 s.
+	FetchTimeout time.Duration
+	// OnFetch, if set, is called after each token request with its error
+	// (nil on success): for metrics.
+	OnFetch func(err error)
+	Logger  *slog.Logger
+}
+
+// FCMTokenError is a failed access-token request: the token endpoint's
+// OAuth error, or a request that got no answer (Status 0).
+type FCMTokenError struct {
+	Status      int    // HTTP status of the token endpoint's answer; 0 when none
+	Code        string // the OAuth error ("invalid_grant"), "" when not given
+	Description string // the OAuth error_description
+	RetryAfter  string // the answer's Retry-After header
+	Err         error  // the underlying error
+}
+
+func (e *FCMTokenError) Error() string {
+	switch {
+	case e.Status == 0:
+		return "fetching an FCM access token: " + e.Err.Error()
+	case e.Code != "":
+		s := "the token endpoint refused the service account's assertion: " + strconv.Itoa(e.Status) + " " + e.Code
+		if e.Description != "" {
+			s += " (" + e.Description + ")"
+		}
+		return s
+	}
+	return "the token endpoint answered HTTP " + strconv.Itoa(e.Status)
+}
+
+func (e *FCMTokenError) Unwrap() error { return e.Err }
+
+// FCMToken is an access token and its expiry.
+type FCMToken struct {
+	AccessToken string
+	Expiry      time.Time
+}
+
+// FCMTokenInfo is what /readyz may show of a token source: never the key or
+// the token.
+type FCMTokenInfo struct {
+	ProjectID      string
+	ClientEmail    string
+	PrivateKeyID   string
+	KeyFingerprint string
+	TokenURL       string
+	TokenExpiry    time.Time // zero while no token was fetched
+	Fetches        int64
+	LastError      string // of the latest token request; "" when it succeeded
+	LastErrorAt    time.Time
+}
+
+// FCMTokenSource holds the OAuth 2.0 access tokens of one service account:
+// the JWT-bearer grant (RFC 7523) through golang.org/x/oauth2/jwt with scope
+// FCMScope, at the file's token_uri or FCMTokenOptions.TokenURL. A token is
+// reused until RefreshBefore (5 minutes) before its expiry; from then on the
+// next Token call starts one background fetch and keeps answering with the
+// cached token, and a timer starts that fetch too when there are no calls,
+// so requests never wait for a token except the very first (or after every
+// fetch failed until expiry). A failed background fetch is retried with
+// back-off while the cached token lasts. Safe for concurrent use; Close
+// stops the timer and any fetch in flight.
+type FCMTokenSource struct {
+	sa      *ServiceAccount
+	cfg     *jwt.Config
+	client  *http.Client
+	opts    FCMTokenOptions
+	ctx     context.Context // ends at Close: bounds every fetch
+	cancel  context.CancelFunc
+	fetches atomic.Int64
+	cur     atomic.Pointer[FCMToken] // read without the lock on the hot path
+
+	mu        sync.Mutex
+	inflight  *fetchCall // the fetch in flight; nil when none
+	timer     *time.Timer
+	failures  int // fetches failed in a row
+	closed    bool
+	lastErr   string
+	lastErrAt time.Time
+	wg        sync.WaitGroup
+}
+
+// fetchCall is one token request: done is closed when it ends, after err
+// is set.
+type fetchCall struct {
+	done chan struct{}
+	err  error
+}
+
+// NewFCMTokenSource makes the token source of a parsed service account. It
+// fetches nothing until the first Token (or Warm) call.
+func NewFCMTokenSource(sa *ServiceAccount, opts FCMTokenOptions) (*FCMTokenSource, error) {
+	if sa == nil || sa.Key == nil {
+		return nil, errors.New("FCM token source: no service account")
+	}
+	tokenURL := sa.TokenURI
+	if opts.TokenURL != "" {
+		if err := checkTokenURL("upstream.fcm_token_url", opts.TokenURL); err != nil {
+			return nil, err
+		}
+		tokenURL = opts.TokenURL
+	}
+	if opts.RefreshBefore <= 0 {
+		opts.RefreshBefore = FCMRefreshBefore
+	}
+	if opts.FetchTimeout <= 0 {
+		opts.FetchTimeout = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	client := opts.HTTPClient
+	if client == nil {
+		client = &http.Client{
+			Transport: &http.Transport{
+				Proxy:               nil,
+				TLSClientConfig:     &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12},
+				ForceAttemptHTTP2:   true,
+				TLSHandshakeTimeout: 10 * time.Second,
+				IdleConnTimeout:     90 * time.Second,
+			},
+			// The token endpoint never redirects; following one would send
+			// the assertion elsewhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &FCMTokenSource{
+		sa: sa,
+		cfg: &jwt.Config{
+			Email: sa.ClientEmail, PrivateKey: sa.keyPEM, PrivateKeyID: sa.PrivateKeyID,
+			Scopes: []string{FCMScope}, TokenURL: tokenURL,
+		},
+		client: client, opts: opts, ctx: ctx, cancel: cancel,
+	}, nil
+}
+
+// NewFCMTokenSourceFromFile parses a service-account file's bytes for a
+// spec and makes its token source: what a credential store calls on load
+// and on every change of the file.
+func NewFCMTokenSourceFromFile(spec FCMSpec, data []byte, opts FCMTokenOptions) (*FCMTokenSource, error) {
+	sa, err := ParseServiceAccount(data, spec.ProjectID)
+	if err != nil {
+		return nil, fmt.Errorf("service account file %s: %w", spec.ServiceAccountFile, err)
+	}
+	return NewFCMTokenSource(sa, opts)
+}
+
+// Account is the service account the source signs for.
+func (s *FCMTokenSource) Account() *ServiceAccount { return s.sa }
+
+// TokenURL is the token endpoint the source asks.
+func (s *FCMTokenSource) TokenURL() string { return s.cfg.TokenURL }
+
+// Fetches is the number of token requests made (successful or not).
+func (s *FCMTokenSource) Fetches() int64 { return s.fetches.Load() }
+
+// Info is what readiness may show.
+func (s *FCMTokenSource) Info() FCMTokenInfo {
+	in := FCMTokenInfo{
+		ProjectID: s.sa.ProjectID, ClientEmail: s.sa.ClientEmail, PrivateKeyID: s.sa.PrivateKeyID,
+		KeyFingerprint: s.sa.Fingerprint, TokenURL: s.cfg.TokenURL, Fetches: s.fetches.Load(),
+	}
+	if t := s.cur.Load(); t != nil {
+		in.TokenExpiry = t.Expiry
+	}
+	s.mu.Lock()
+	in.LastError, in.LastErrorAt = s.lastErr, s.lastErrAt
+	s.mu.Unlock()
+	return in
+}
+
+// Token returns a valid access token: the cached one while it is valid
+// (starting a background renewal once it is within RefreshBefore of
+// expiry), else the result of a fetch, waited for inside ctx (concurrent
+// callers share one fetch).
+func (s *FCMTokenSource) Token(ctx context.Context) (FCMToken, error) {
+	now := time.Now()
+	if t := s.cur.Load(); t != nil && now.Before(t.Expiry) {
+		if t.Expiry.Sub(now) <= s.opts.RefreshBefore {
+			s.mu.Lock()
+			s.startFetchLocked()
+			s.mu.Unlock()
+		}
+		return *t, nil
+	}
+	return s.wait(ctx, "")
+}
+
+// Warm fetches the first token now (at start, so that the first
+// notification does not wait), and reports the fetch's error.
+func (s *FCMTokenSource) Warm(ctx context.Context) error {
+	_, err := s.Token(ctx)
+	return err
+}
+
+// Refresh returns a token other than refused (FCM answered 401 to it): a
+// newer one if another caller already renewed it, else a new fetch waited
+// for inside ctx.
+func (s *FCMTokenSource) Refresh(ctx context.Context, refused string) (FCMToken, error) {
+	return s.wait(ctx, refused)
+}
+
+// wait fetches (or joins the fetch in flight) until there is a valid token
+// that is not refused, inside ctx.
+func (s *FCMTokenSource) wait(ctx context.Context, refused string) (FCMToken, error) {
+	for range 2 {
+		s.mu.Lock()
+		if t := s.cur.Load(); t != nil && time.Now().Before(t.Expiry) && t.AccessToken != refused && refused != "" {
+			s.mu.Unlock()
+			return *t, nil
+		}
+		if refused == "" {
+			if t := s.cur.Load(); t != nil && time.Now().Before(t.Expiry) {
+				s.mu.Unlock()
+				return *t, nil
+			}
+		}
+		if s.closed {
+			s.mu.Unlock()
+			return FCMToken{}, errors.New("FCM token source is closed (its service account was replaced or removed)")
+		}
+		call := s.startFetchLocked()
+		s.mu.Unlock()
+		select {
+		case <-call.done:
+		case <-ctx.Done():
+			return FCMToken{}, fmt.Errorf("waiting for an FCM access token: %w", ctx.Err())
+		}
+		if call.err != nil {
+			return FCMToken{}, call.err
+		}
+		if t := s.cur.Load(); t != nil && time.Now().Before(t.Expiry) && t.AccessToken != refused {
+			return *t, nil
+		}
+	}
+	return FCMToken{}, errors.New("the token endpoint answered the refused access token again")
+}
+
+// startFetchLocked starts a fetch unless one is in flight, and returns
+// it. s.mu is held.
+func (s *FCMTokenSource) startFetchLocked() *fetchCall {
+	if s.inflight != nil {
+		return s.inflight
+	}
+	call := &fetchCall{done: make(chan struct{})}
+	if s.closed {
+		call.err = errors.New("FCM token source is closed")
+		close(call.done)
+		return call
+	}
+	s.inflight = call
+	s.wg.Add(1)
+	go s.fetch(call)
+	return call
+}
+
+// fetch asks the token endpoint for a token, publishes it and schedules the
+// next renewal.
+func (s *FCMTokenSource) fetch(call *fetchCall) {
+	defer s.wg.Done()
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.FetchTimeout)
+	defer cancel()
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, s.client)
+	s.fetches.Add(1)
+	tok, err := s.cfg.TokenSource(ctx).Token()
+	if err == nil && (tok.AccessToken == "" || tok.Expiry.IsZero()) {
+		err = errors.New("the token endpoint answered without an access token or expires_in")
+	}
+	err = tokenError(err)
+	if s.opts.OnFetch != nil {
+		s.opts.OnFetch(err)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inflight = nil
+	call.err = err
+	defer close(call.done)
+	if err != nil {
+		s.lastErr, s.lastErrAt = err.Error(), time.Now()
+		s.failures++
+		s.opts.Logger.Warn("FCM access token request failed", "client_email", s.sa.ClientEmail,
+			"private_key_id", s.sa.PrivateKeyID, "key", s.sa.Fingerprint, "error", err.Error(), "failures", s.failures)
+		// While the cached token lasts, try again with back-off.
+		if t := s.cur.Load(); t != nil && !s.closed {
+			wait := min(time.Duration(5<<min(s.failures-1, 5))*time.Second, time.Minute)
+			if left := time.Until(t.Expiry); left > 0 {
+				s.scheduleLocked(min(wait, left/2))
+			}
+		}
+		return
+	}
+	s.failures, s.lastErr, s.lastErrAt = 0, "", time.Time{}
+	s.cur.Store(&FCMToken{AccessToken: tok.AccessToken, Expiry: tok.Expiry})
+	s.opts.Logger.Debug("FCM access token fetched", "client_email", s.sa.ClientEmail, "key", s.sa.Fingerprint,
+		"expiry", tok.Expiry.UTC().Format(time.RFC3339))
+	if !s.closed {
+		s.scheduleLocked(time.Until(tok.Expiry) - s.opts.RefreshBefore)
+	}
+}
+
+// scheduleLocked arms the renewal timer to start a background fetch after
+// d. s.mu is held.
+func (s *FCMTokenSource) scheduleLocked(d time.Duration) {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.timer = time.AfterFunc(max(d, 0), func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.closed {
+			s.startFetchLocked()
+		}
+	})
+}
+
+// Close stops the renewal timer and any fetch in flight, and waits for it;
+// Token and Refresh fail afterwards unless a valid token is cached.
+func (s *FCMTokenSource) Close() {
+	s.mu.Lock()
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+}
+
+// tokenError turns x/oauth2's errors into an FCMTokenError.
+func tokenError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		e := &FCMTokenError{Code: re.ErrorCode, Description: re.ErrorDescription, Err: err}
+		if re.Response != nil {
+			e.Status = re.Response.StatusCode
+			e.RetryAfter = re.Response.Header.Get("Retry-After")
+		}
+		if e.Code == "" {
+			// x/oauth2 fills ErrorCode only for some content types; read
+			// the RFC 6749 body itself.
+			var body struct {
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			if json.Unmarshal(re.Body, &body) == nil {
+				e.Code, e.Description = body.Error, body.Description
+			}
+		}
+		return e
+	}
+	return &FCMTokenError{Err: err}
+}
+
+// EncodeServiceAccount writes a service-account key file the way the
+// Google Cloud console does (PKCS#8 private_key), for the demo and tests,
+// which make throwaway keys. tokenURI "" means FCMDefaultTokenURL.
+func EncodeServiceAccount(key *rsa.PrivateKey, clientEmail, privateKeyID, projectID, tokenURI string) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encoding key: %w", err)
+	}
+	if tokenURI == "" {
+		tokenURI = FCMDefaultTokenURL
+	}
+	f := map[string]string{
+		"type":                        "service_account",
+		"project_id":                  projectID,
+		"private_key_id":              privateKeyID,
+		"private_key":                 string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		"client_email":                clientEmail,
+		"client_id":                   "100000000000000000000",
+		"auth_uri":                    "https://accounts.google.com/o/oauth2/auth",
+		"token_uri":                   tokenURI,
+		"auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+		"universe_domain":             "googleapis.com",
+	}
+	out, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding service account: %w", err)
+	}
+	return append(out, '\n'), nil
+}
