@@ -112,7 +112,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "send":
 		return send(args, stdout, stderr)
 	case "bench":
-		return bench(args, stdout, stderr)
+		return benchCmd(args, stdout, stderr)
 	case "check":
 		return runCheck(args, stdout, stderr)
 	case "vapid-keys":

@@ -1,0 +1,491 @@
+// Package bench is the load generator behind pushproxy bench: it sends
+// notifications through pushproxy's local API and measures throughput and
+// latency.
+//
+// Without a URL it is self-contained: it starts a fake APNs
+// (internal/fakeapns, TLS + HTTP/2 on 127.0.0.1) and an in-process pushproxy
+// in front of it (a key generated into a temporary directory that is removed
+// at the end), sends n notifications from c goroutines, prints a summary and
+// shuts both down. With --direct it drives the fake APNs itself with a
+// minimal hand-written HTTP/2 client instead (the baseline for "end to end
+// vs direct"). With a URL it loads a running pushproxy.
+package bench
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pushproxy/pushproxy/creds"
+	"github.com/pushproxy/pushproxy/internal/fakeapns"
+	"github.com/pushproxy/pushproxy/proxy"
+	"github.com/pushproxy/pushproxy/translate"
+)
+
+// Identities of the self-contained setup (a generated key; nothing real).
+const (
+	benchTeamID = "DEF123GHIJ"
+	benchKeyID  = "ABC123DEFG"
+	benchBundle = "com.example.app"
+)
+
+// Modes of a run (Report.Mode).
+const (
+	ModeEndToEnd = "end-to-end"       // POST /v1/notifications, one notification per request
+	ModeBatch    = "end-to-end-batch" // POST /v1/notifications/batch, K per request
+	ModeDirect   = "direct"           // straight to the fake APNs, no pushproxy
+)
+
+// What a run loads (Report.Target).
+const (
+	TargetBuiltIn  = "built-in fake APNs"
+	TargetExternal = "external pushproxy"
+)
+
+// Report is the summary of a run; pushproxy bench --json prints it as is.
+type Report struct {
+	Mode        string `json:"mode"`
+	Target      string `json:"target"` // "built-in fake APNs" or "external pushproxy"
+	N           int    `json:"n"`
+	Concurrency int    `json:"concurrency"`
+	Batch       int    `json:"batch,omitempty"`
+	// Elapsed covers the n notifications, not the setup or the warm-up.
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	Rate           float64 `json:"notifications_per_second"`
+	// Latency of each notification, from sending its HTTP request to having
+	// read the whole answer; in batch mode, that of the batch it was in.
+	Latency struct {
+		P50  float64 `json:"p50"`
+		P99  float64 `json:"p99"`
+		P999 float64 `json:"p999"`
+		Max  float64 `json:"max"`
+	} `json:"latency_ms"`
+	OK       int `json:"ok"`
+	Failures int `json:"failures"`
+	// FailuresBy counts failures by "<HTTP status> <code or reason>" (the
+	// proxy's normalised code; APNs's reason in direct mode), or
+	// "transport_error" when no answer came.
+	FailuresBy map[string]int `json:"failures_by"`
+	// TokensSigned is the number of provider tokens pushproxy signed (from
+	// /metrics): with the built-in pushproxy, since it started (warm-up
+	// included); with --url, during the run. Absent when unknown and in
+	// direct mode.
+	TokensSigned *int `json:"provider_tokens_signed,omitempty"`
+	// UpstreamConns is the number of TLS connections the fake APNs accepted
+	// (self-contained mode only).
+	UpstreamConns *int `json:"upstream_connections,omitempty"`
+	// Token is the fingerprint (SHA-256, 8 hex) of the --token used for
+	// every notification; absent when each notification had a random one.
+	Token       string `json:"token_fingerprint,omitempty"`
+	Interrupted bool   `json:"interrupted,omitempty"`
+}
+
+// Options are one run's parameters (the flags of pushproxy bench).
+type Options struct {
+	N       int    // notifications to send
+	C       int    // requests in flight at once
+	Batch   int    // notifications per /v1/notifications/batch request; 0: one per request
+	URL     string // base URL of a running pushproxy; "": the self-contained setup
+	Token   string // hex device token of every notification; "": a random one each
+	Topic   string // to.apns.topic; "": the credential's first (com.example.app when self-contained)
+	Direct  bool   // drive the built-in fake APNs directly, without pushproxy
+	Timeout time.Duration
+}
+
+// Check says what is wrong with the options, if anything (the error names
+// the flag).
+func (f Options) Check() error {
+	switch {
+	case f.N < 1:
+		return errors.New("-n must be at least 1")
+	case f.C < 1:
+		return errors.New("-c must be at least 1")
+	case f.Batch < 0:
+		return errors.New("--batch must be 0 or more")
+	case f.Timeout <= 0:
+		return errors.New("--timeout must be positive")
+	case f.Direct && f.URL != "":
+		return errors.New("--direct drives the built-in fake APNs; it cannot be combined with --url")
+	case f.Direct && f.Batch > 0:
+		return errors.New("--batch goes through pushproxy; it cannot be combined with --direct")
+	}
+	if f.Token != "" {
+		if e := translate.ValidDeviceToken(f.Token); e != nil {
+			return errors.New("--token: " + e.Message)
+		}
+	}
+	return nil
+}
+
+// runEnv is what one run talks to.
+type runEnv struct {
+	base   string           // pushproxy's base URL ("" in direct mode)
+	fake   *fakeapns.Server // nil with --url
+	key    *ecdsa.PrivateKey
+	bundle string
+	close  func() error
+}
+
+// startSelfContained starts a fake APNs and, unless direct, an in-process
+// pushproxy in front of it, as proxy/harness_test.go does. close stops both
+// and removes the temporary directory.
+func startSelfContained(f Options) (_ *runEnv, err error) {
+	env := &runEnv{bundle: benchBundle}
+	if f.Topic != "" {
+		env.bundle = f.Topic
+	}
+	var cleanups []func() error
+	env.close = func() error {
+		var errs []error
+		for _, c := range slices.Backward(cleanups) {
+			errs = append(errs, c())
+		}
+		return errors.Join(errs...)
+	}
+	defer func() {
+		if err != nil {
+			_ = env.close()
+		}
+	}()
+
+	fake, err := fakeapns.New(fakeapns.Options{})
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, fake.Close)
+	env.fake = fake
+	if env.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		return nil, err
+	}
+	fake.AddKey(benchTeamID, benchKeyID, &env.key.PublicKey, env.bundle)
+	if f.Direct {
+		return env, nil
+	}
+
+	dir, err := os.MkdirTemp("", "pushproxy-bench-")
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, func() error { return os.RemoveAll(dir) })
+	p8, err := creds.EncodeP8(env.key)
+	if err != nil {
+		return nil, err
+	}
+	keyPath := filepath.Join(dir, "AuthKey_"+benchKeyID+".p8")
+	if err := os.WriteFile(keyPath, p8, 0o600); err != nil {
+		return nil, err
+	}
+	caPath := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caPath, fake.CAPEM(), 0o600); err != nil {
+		return nil, err
+	}
+
+	cfg := proxy.Defaults()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.RequestTimeout = f.Timeout
+	// Room for every request the generator can have in flight, so that the
+	// run measures throughput, not the overloaded answer: in batch mode each
+	// of the c requests sends up to 64 entries at once.
+	inFlight := f.C
+	if f.Batch > 0 {
+		inFlight = f.C * min(f.Batch, 64)
+	}
+	cfg.MaxInFlight = max(cfg.MaxInFlight, inFlight)
+	cfg.MaxBatch = max(cfg.MaxBatch, f.Batch)
+	cfg.APNs = []proxy.APNsConfig{{Name: "default", KeyFile: keyPath, TeamID: benchTeamID, Topics: []string{env.bundle}, Environment: "production"}}
+	cfg.Upstream.APNsProductionURL = fake.URL()
+	cfg.Upstream.APNsDevelopmentURL = fake.URL()
+	cfg.Upstream.CAFile = caPath
+	cfg.Reload.PollInterval = 0
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	srv, err := proxy.New(&cfg, proxy.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := proxy.Listen(cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	env.base = "http://" + ln.Addr().String()
+	sctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, ln) }()
+	cleanups = append(cleanups, func() error {
+		cancel()
+		return <-done
+	})
+	return env, nil
+}
+
+// plan is how one run sends: units of work (one notification each, or one
+// batch), numbered 0…units-1, covering notifications 0…n-1 in order.
+type plan struct {
+	units int
+	// first and size give the notifications of a unit.
+	first, size func(u int) int
+	// send sends a unit and returns, per notification in it, "" on success
+	// or the failure key.
+	send func(ctx context.Context, u int) []string
+	// warm sends one notification outside the run (it opens the
+	// connections) and returns its failure key.
+	warm func(ctx context.Context) string
+	// close releases the client's connections.
+	close func()
+}
+
+// Run sends o.N notifications as o says and reports on them; it stops
+// early (Report.Interrupted) when ctx ends. The self-contained setup is
+// shut down and its temporary directory removed before it returns.
+func Run(ctx context.Context, f Options) (*Report, error) {
+	rep := &Report{N: f.N, Concurrency: f.C, FailuresBy: map[string]int{}}
+	var env *runEnv
+	if f.URL == "" {
+		var err error
+		if env, err = startSelfContained(f); err != nil {
+			return nil, fmt.Errorf("starting the built-in fake APNs and pushproxy: %w", err)
+		}
+		rep.Target = TargetBuiltIn
+	} else {
+		env = &runEnv{base: strings.TrimRight(f.URL, "/"), bundle: f.Topic, close: func() error { return nil }}
+		rep.Target = TargetExternal
+	}
+	err := runBenchOn(ctx, f, env, rep)
+	if cerr := env.close(); cerr != nil && err == nil {
+		err = fmt.Errorf("shutting down: %w", cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// makePlan prepares the requests before the clock starts: device tokens
+// (tokens[0] is the warm-up's) and request bodies.
+func makePlan(f Options, env *runEnv) (*plan, error) {
+	tokens := make([]string, f.N+1)
+	for i := range tokens {
+		if f.Token != "" {
+			tokens[i] = strings.ToLower(f.Token)
+			continue
+		}
+		var raw [32]byte
+		_, _ = rand.Read(raw[:])
+		tokens[i] = hex.EncodeToString(raw[:])
+	}
+	one := func(u int) int { return 1 }
+	same := func(u int) int { return u }
+	if f.Direct {
+		d, err := newDirectClient(env.fake, env.key, env.bundle, f.Timeout)
+		if err != nil {
+			return nil, err
+		}
+		return &plan{
+			units: f.N, first: same, size: one,
+			send:  func(ctx context.Context, u int) []string { return []string{d.send(ctx, tokens[u+1])} },
+			warm:  func(ctx context.Context) string { return d.send(ctx, tokens[0]) },
+			close: d.tr.CloseIdleConnections,
+		}, nil
+	}
+	pc := newProxyClient(env.base, f.C, f.Timeout)
+	bodies := make([][]byte, len(tokens))
+	for i, tok := range tokens {
+		bodies[i] = mustJSON(benchNotification(tok, f.Topic))
+	}
+	p := &plan{
+		units: f.N, first: same, size: one,
+		send:  func(ctx context.Context, u int) []string { return []string{pc.sendOne(ctx, bodies[u+1])} },
+		warm:  func(ctx context.Context) string { return pc.sendOne(ctx, bodies[0]) },
+		close: pc.client.CloseIdleConnections,
+	}
+	if f.Batch > 0 {
+		k := f.Batch
+		p.units = (f.N + k - 1) / k
+		p.first = func(u int) int { return u * k }
+		p.size = func(u int) int { return min(k, f.N-u*k) }
+		batches := make([][]byte, p.units)
+		for u := range batches {
+			entries := make([]json.RawMessage, 0, p.size(u))
+			for _, b := range bodies[1+p.first(u) : 1+p.first(u)+p.size(u)] {
+				entries = append(entries, b)
+			}
+			batches[u] = mustJSON(map[string]any{"notifications": entries})
+		}
+		p.send = func(ctx context.Context, u int) []string { return pc.sendBatch(ctx, batches[u], p.size(u)) }
+	}
+	return p, nil
+}
+
+func runBenchOn(ctx context.Context, f Options, env *runEnv, rep *Report) error {
+	switch {
+	case f.Direct:
+		rep.Mode = ModeDirect
+	case f.Batch > 0:
+		rep.Mode, rep.Batch = ModeBatch, f.Batch
+	default:
+		rep.Mode = ModeEndToEnd
+	}
+	if f.Token != "" {
+		rep.Token = translate.FingerprintString(strings.ToLower(f.Token))
+	}
+	p, err := makePlan(f, env)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	if k := p.warm(ctx); k != "" {
+		return fmt.Errorf("the warm-up notification failed: %s", k)
+	}
+	// Provider tokens signed: with the built-in pushproxy, all it ever
+	// signed (the warm-up included); with --url, those of the run.
+	signedBefore, haveSigned := 0, env.base != "" && !f.Direct
+	if haveSigned && env.fake == nil {
+		signedBefore, haveSigned = tokensSigned(ctx, env.base)
+	}
+
+	latencies := make([]time.Duration, f.N)
+	keys := make([]string, f.N)
+	finished := make([]bool, f.N)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range min(f.C, p.units) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				u := int(next.Add(1) - 1)
+				if u >= p.units {
+					return
+				}
+				t0 := time.Now()
+				res := p.send(ctx, u)
+				lat := time.Since(t0)
+				for j := range p.size(u) {
+					i := p.first(u) + j
+					latencies[i], keys[i], finished[i] = lat, res[j], true
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	done := latencies[:0]
+	for i, ok := range finished {
+		if !ok {
+			rep.Interrupted = true
+			continue
+		}
+		done = append(done, latencies[i])
+		if keys[i] != "" {
+			rep.FailuresBy[keys[i]]++
+			rep.Failures++
+		} else {
+			rep.OK++
+		}
+	}
+	rep.ElapsedSeconds = elapsed.Seconds()
+	if elapsed > 0 {
+		rep.Rate = float64(len(done)) / elapsed.Seconds()
+	}
+	slices.Sort(done)
+	rep.Latency.P50 = ms(percentile(done, 0.50))
+	rep.Latency.P99 = ms(percentile(done, 0.99))
+	rep.Latency.P999 = ms(percentile(done, 0.999))
+	if len(done) > 0 {
+		rep.Latency.Max = ms(done[len(done)-1])
+	}
+	if haveSigned {
+		if after, ok := tokensSigned(context.Background(), env.base); ok {
+			n := after - signedBefore
+			rep.TokensSigned = &n
+		}
+	}
+	if env.fake != nil {
+		n := env.fake.Conns()
+		rep.UpstreamConns = &n
+	}
+	return nil
+}
+
+// percentile is the nearest-rank percentile of sorted durations.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func benchNotification(tok, topic string) map[string]any {
+	to := map[string]any{"token": tok}
+	if topic != "" {
+		to["topic"] = topic
+	}
+	return map[string]any{"to": map[string]any{"apns": to}, "title": "Hello", "body": "World"}
+}
+
+// Print writes the human-readable summary.
+func (r *Report) Print(w io.Writer) {
+	via := map[string]string{
+		ModeEndToEnd: "POST /v1/notifications → pushproxy → APNs",
+		ModeBatch:    "POST /v1/notifications/batch → pushproxy → APNs",
+		ModeDirect:   "hand-written HTTP/2 client → APNs, no pushproxy",
+	}[r.Mode]
+	fmt.Fprintf(w, "pushproxy bench: %s (%s; %s)\n", r.Mode, via, r.Target)
+	batch := ""
+	if r.Batch > 0 {
+		batch = fmt.Sprintf(", %d per batch", r.Batch)
+	}
+	fmt.Fprintf(w, "  notifications  %d, concurrency %d%s\n", r.N, r.Concurrency, batch)
+	if r.Token != "" {
+		fmt.Fprintf(w, "  device token   %s (fingerprint), the same for every notification\n", r.Token)
+	}
+	fmt.Fprintf(w, "  elapsed        %.3fs\n", r.ElapsedSeconds)
+	fmt.Fprintf(w, "  throughput     %.0f notifications/s\n", r.Rate)
+	fmt.Fprintf(w, "  latency        p50 %.3fms  p99 %.3fms  p99.9 %.3fms  max %.3fms\n", r.Latency.P50, r.Latency.P99, r.Latency.P999, r.Latency.Max)
+	if r.TokensSigned != nil {
+		scope := "during the run"
+		if r.Target == TargetBuiltIn {
+			scope = "since pushproxy started"
+		}
+		fmt.Fprintf(w, "  tokens signed  %d provider token(s) %s\n", *r.TokensSigned, scope)
+	}
+	if r.UpstreamConns != nil {
+		fmt.Fprintf(w, "  APNs conns     %d TLS connection(s) to the fake APNs\n", *r.UpstreamConns)
+	}
+	fmt.Fprintf(w, "  ok             %d\n", r.OK)
+	fmt.Fprintf(w, "  failures       %d\n", r.Failures)
+	for _, k := range slices.Sorted(maps.Keys(r.FailuresBy)) {
+		fmt.Fprintf(w, "    %-40s %d\n", k, r.FailuresBy[k])
+	}
+	if r.Interrupted {
+		fmt.Fprintf(w, "  interrupted before the end\n")
+	}
+}
