@@ -13,4 +13,4 @@ test:
 	  done; \
 	fi
 	go test -race -count=1 ./...
-	go test -count=1 -run 'GoAwayFlood|ConnectionReset' ./proxy/
+	go test -count=1 -run 'GoAwayFlood|ConnectionReset|NoLeakAcrossKeySwaps' ./proxy/
