@@ -1,425 +1,57 @@
 package main
 
-// pushproxy demo: pushproxy in front of the built-in fakes, for a first look.
-//
-// It generates throwaway keys (an APNs .p8 and a VAPID key pair) into a
-// temporary directory, starts internal/fakeapns (TLS + HTTP/2) and
-// internal/fakepush (HTTPS) on loopback, starts pushproxy in front of them,
-// prints ready-to-paste curl lines, and runs until SIGINT/SIGTERM, when it
-// shuts everything down, removes the directory and exits 0.
-//
-// The printed text is deterministic for given addresses (fixed device
-// tokens, a fixed demo browser subscription whose keys come from constants),
-// so the README can show exactly what the demo prints; demo_test.go runs
-// every printed line against a running demo and checks the README.
-
 import (
 	"context"
-	"crypto/ecdh"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
-	"os"
 	"os/signal"
-	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"syscall"
-	"time"
 
-	"github.com/pushproxy/pushproxy/creds"
-	"github.com/pushproxy/pushproxy/internal/fakeapns"
-	"github.com/pushproxy/pushproxy/internal/fakepush"
+	"github.com/pushproxy/pushproxy/internal/demo"
 	"github.com/pushproxy/pushproxy/proxy"
-	"github.com/pushproxy/pushproxy/translate"
 )
 
-// Identities and recipients of the demo (nothing real).
-const (
-	demoTeamID  = "DEMOTEAM01"
-	demoKeyID   = "DEMOKEY001"
-	demoBundle  = "com.example.app"
-	demoVAPID   = "demo" // name of the VAPID key in the demo configuration
-	demoSubject = "mailto:demo@example.com"
-	// demoToken is delivered; demoGoneToken is answered 410 Unregistered by
-	// the fake APNs, every time.
-	demoToken     = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e"
-	demoGoneToken = "deadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef"
-	// demoSubID is the last path segment of the demo subscription's endpoint.
-	demoSubID = "demo"
-	// The demo browser's key pair and authentication secret are derived
-	// from these, so that the subscription printed is the same on every
-	// run. (A real browser makes random ones, and keeps them secret.)
-	demoUASeed   = "pushproxy demo: user agent key"
-	demoAuthSeed = "pushproxy demo: authentication secret"
-	// demoTooLarge is the body length of the too-large example: over
-	// APNs's 4096-byte payload limit with the rest of the payload.
-	demoTooLarge = 4200
-)
+const demoUsage = `Usage: pushproxy demo [flags]
 
-// Default addresses: pushproxy on its usual address, the fakes next to it.
-const (
-	demoDefaultListen   = "127.0.0.1:8570"
-	demoDefaultAPNsPort = 8571
-	demoDefaultPushPort = 8572
-)
+Runs pushproxy with throwaway keys in front of a built-in fake APNs and fake
+Web Push service on loopback (internal/demo), and prints curl lines to try
+it; nothing leaves this machine. Runs until Ctrl-C, then deletes the keys and
+exits 0.
 
-// demoAddrs are the addresses the printed lines name.
-type demoAddrs struct {
-	API  string // pushproxy's local API, host:port
-	APNs string // the fake APNs, host:port
-	Push string // the fake push service, host:port
-}
+Flags:
+`
 
-// demoExample is one printed curl line and what it must answer.
-type demoExample struct {
-	Kind    string // what it shows: alert, background, webpush, gone, too_large
-	Comment string // printed above the line, after "# "
-	Line    string
-	Status  int    // HTTP status of pushproxy's answer
-	Code    string // normalised error code; "" on success
-}
-
-// demoUserAgent returns the demo subscription's key pair and
-// authentication secret (deterministic; see demoUASeed).
-func demoUserAgent() (*ecdh.PrivateKey, []byte) {
-	seed := sha256.Sum256([]byte(demoUASeed))
-	priv, err := ecdh.P256().NewPrivateKey(seed[:])
-	if err != nil {
-		panic(err) // a SHA-256 below the group order: fixed input, checked by the tests
-	}
-	auth := sha256.Sum256([]byte(demoAuthSeed))
-	return priv, auth[:16]
-}
-
-// demoSubscription is the demo browser's subscription as toJSON() gives it.
-func demoSubscription(push string) (endpoint string, keys fakepush.Keys) {
-	priv, auth := demoUserAgent()
-	return "https://" + push + "/push/" + demoSubID, fakepush.Keys{
-		P256DH: base64.RawURLEncoding.EncodeToString(priv.PublicKey().Bytes()),
-		Auth:   base64.RawURLEncoding.EncodeToString(auth),
-	}
-}
-
-// demoExamples are the notification lines printed for the given addresses.
-func demoExamples(a demoAddrs) []demoExample {
-	post := func(body string) string {
-		return "curl -s " + a.API + "/v1/notifications -H 'Content-Type: application/json' -d '" + body + "'"
-	}
-	apnsTo := func(tok string) string { return `{"to": {"apns": {"token": "` + tok + `"}}` }
-	endpoint, keys := demoSubscription(a.Push)
-	// The too-large body is made by the shell (printf pads 0 with zeros to
-	// the width), so that the line stays short enough to read and paste.
-	big := "curl -s " + a.API + "/v1/notifications -H 'Content-Type: application/json' -d \"$(printf '" +
-		apnsTo(demoToken) + `, "title": "Too big", "body": "%0` + strconv.Itoa(demoTooLarge) + `d"}' 0)"`
-	return []demoExample{
-		{
-			Kind:    "alert",
-			Comment: `1. An alert, delivered: 200 {"id": …, "platform": "apns", "upstream": {"status": 200, …}, …}`,
-			Line:    post(apnsTo(demoToken) + `, "title": "Hello", "body": "Delivered through pushproxy", "badge": 1}`),
-			Status:  200,
-		},
-		{
-			Kind:    "background",
-			Comment: `2. A background push (data only): sent with content-available: 1 and priority 5; 200`,
-			Line:    post(apnsTo(demoToken) + `, "data": {"order": "1234"}}`),
-			Status:  200,
-		},
-		{
-			Kind:    "webpush",
-			Comment: `3. Web Push to the demo browser subscription, encrypted and VAPID-signed: 200, upstream 201`,
-			Line: post(`{"to": {"webpush": {"endpoint": "` + endpoint + `", "keys": {"p256dh": "` + keys.P256DH + `", "auth": "` + keys.Auth +
-				`"}}}, "title": "Hello", "body": "Encrypted for one browser", "url": "https://example.com/"}`),
-			Status: 200,
-		},
-		{
-			Kind:    "gone",
-			Comment: `4. A device token APNs reports as unregistered: 410 recipient_gone, action remove_recipient`,
-			Line:    post(apnsTo(demoGoneToken) + `, "title": "Hello", "body": "Nobody is listening"}`),
-			Status:  410, Code: string(translate.CodeRecipientGone),
-		},
-		{
-			Kind:    "too_large",
-			Comment: `5. A payload over APNs's 4096-byte limit: 413 payload_too_large, refused before sending`,
-			Line:    big,
-			Status:  413, Code: string(translate.CodePayloadTooLarge),
-		},
-	}
-}
-
-// demoLookLines are the printed GET lines: readiness and metrics.
-func demoLookLines(a demoAddrs) []string {
-	return []string{
-		"curl -s " + a.API + "/readyz",
-		"curl -s " + a.API + "/metrics | grep '^pushproxy_notifications_total'",
-	}
-}
-
-// printDemo writes the demo's text: what runs, the lines, what to look at.
-func printDemo(w io.Writer, a demoAddrs) {
-	fmt.Fprintf(w, `pushproxy demo: pushproxy with throwaway keys in front of a fake APNs and a fake
-Web Push service, all on loopback; nothing leaves this machine.
-
-  pushproxy (the local API)  http://%s
-  fake APNs                  https://%s  (TLS + HTTP/2; checks provider tokens, topics, sizes)
-  fake Web Push service      https://%s  (decrypts each message, checks its VAPID JWT)
-  keys                       a new APNs key (team %s, key %s, topic %s) and VAPID key,
-                             in a temporary directory removed on exit
-
-Paste these into another terminal:
-
-`, a.API, a.APNs, a.Push, demoTeamID, demoKeyID, demoBundle)
-	for _, ex := range demoExamples(a) {
-		fmt.Fprintf(w, "# %s\n%s\n", ex.Comment, ex.Line)
-	}
-	look := demoLookLines(a)
-	fmt.Fprintf(w, `
-# What pushproxy loaded (credentials, fingerprints), and what it counted:
-%s
-%s
-
-Logs go to standard error. Ctrl-C stops the demo and deletes the keys.
-`, look[0], look[1])
-}
-
-// demoFlags are the demo's options.
-type demoFlags struct {
-	listen             string
-	apnsPort, pushPort int
-	logLevel           string
-}
-
-func demo(args []string, stdout, stderr io.Writer) int {
+// demoCmd is the demo subcommand: flags, then internal/demo until SIGINT
+// or SIGTERM.
+func demoCmd(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return runDemo(ctx, args, stdout, stderr, nil)
+	return runDemo(ctx, args, stdout, stderr)
 }
 
-// runDemo runs the demo until ctx ends; ready, if set, is called once
-// everything listens and the text is printed (for the tests).
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(*demoEnv)) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var f demoFlags
-	fs.StringVar(&f.listen, "listen", demoDefaultListen, "address of pushproxy's local API (IPv4 loopback; port 0: any free port)")
-	fs.IntVar(&f.apnsPort, "apns-port", demoDefaultAPNsPort, "port of the fake APNs on 127.0.0.1 (0: any free port)")
-	fs.IntVar(&f.pushPort, "push-port", demoDefaultPushPort, "port of the fake Web Push service on 127.0.0.1 (0: any free port)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "pushproxy's log level: debug, info, warn or error")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: pushproxy demo [flags]\n\nRuns pushproxy with throwaway keys in front of a built-in fake APNs and fake Web Push\nservice on loopback, and prints curl lines to try it. Runs until Ctrl-C.\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("demo", demoUsage, stderr)
+	o := demo.DefaultOptions()
+	fs.StringVar(&o.Listen, "listen", o.Listen, "address of pushproxy's local API (IPv4 loopback; port 0: any free port)")
+	fs.IntVar(&o.APNsPort, "apns-port", o.APNsPort, "port of the fake APNs on 127.0.0.1 (0: any free port)")
+	fs.IntVar(&o.PushPort, "push-port", o.PushPort, "port of the fake Web Push service on 127.0.0.1 (0: any free port)")
+	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "pushproxy's log level: debug, info, warn or error")
+	if code, done := parseFlags(fs, args, stdout); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "pushproxy demo: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if msg := f.check(); msg != "" {
-		fmt.Fprintf(stderr, "pushproxy demo: %s\n", msg)
+	if err := o.Check(); err != nil {
+		fmt.Fprintf(stderr, "pushproxy demo: %v\n", err)
 		return 2
 	}
-	env, err := startDemo(f, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "pushproxy demo: %v\n", err)
-		return 1
-	}
-	printDemo(stdout, env.addrs)
-	if ready != nil {
-		ready(env)
-	}
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-env.done:
-		env.done = nil
-	}
-	if err := errors.Join(serveErr, env.close()); err != nil {
+	log := newLogger(proxy.LogConfig{Format: "text", Level: o.LogLevel}, stderr)
+	if err := demo.Run(ctx, o, stdout, log, nil); err != nil {
 		fmt.Fprintf(stderr, "pushproxy demo: %v\n", err)
 		return 1
 	}
 	fmt.Fprintln(stderr, "pushproxy demo: stopped; the throwaway keys are deleted")
 	return 0
-}
-
-func (f *demoFlags) check() string {
-	host, port, err := net.SplitHostPort(f.listen)
-	if err != nil {
-		return fmt.Sprintf("--listen %q: want host:port, such as %s", f.listen, demoDefaultListen)
-	}
-	if ip, err := netip.ParseAddr(host); err != nil || !ip.Is4() || !ip.IsLoopback() {
-		return fmt.Sprintf("--listen %q: the demo listens on an IPv4 loopback address only (127.x.x.x), such as %s", f.listen, demoDefaultListen)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return fmt.Sprintf("--listen %q: bad port", f.listen)
-	}
-	for _, p := range []struct {
-		name string
-		v    int
-	}{{"--apns-port", f.apnsPort}, {"--push-port", f.pushPort}} {
-		if p.v < 0 || p.v > 65535 {
-			return fmt.Sprintf("%s %d: want a port number (0: any free port)", p.name, p.v)
-		}
-	}
-	switch f.logLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return fmt.Sprintf("--log-level %q: want debug, info, warn or error", f.logLevel)
-	}
-	return ""
-}
-
-// demoEnv is a running demo.
-type demoEnv struct {
-	addrs demoAddrs
-	dir   string // the throwaway keys; removed by close
-	apns  *fakeapns.Server
-	push  *fakepush.Server
-	sub   *fakepush.Subscription
-	// done delivers Serve's result; close stops it.
-	done     chan error
-	cleanups []func() error
-}
-
-// close stops pushproxy, then the fakes, and removes the keys, in the
-// reverse order of starting.
-func (e *demoEnv) close() error {
-	var errs []error
-	for _, c := range slices.Backward(e.cleanups) {
-		errs = append(errs, c())
-	}
-	e.cleanups = nil
-	return errors.Join(errs...)
-}
-
-// inUse turns "address already in use" into a hint naming the flag.
-func inUse(err error, addr, flagName string) error {
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("%s is in use (another pushproxy or demo?); choose another with %s", addr, flagName)
-	}
-	return err
-}
-
-func startDemo(f demoFlags, logw io.Writer) (_ *demoEnv, err error) {
-	env := &demoEnv{}
-	defer func() {
-		if err != nil {
-			_ = env.close()
-		}
-	}()
-	dir, err := os.MkdirTemp("", "pushproxy-demo-")
-	if err != nil {
-		return nil, err
-	}
-	env.dir = dir
-	env.cleanups = append(env.cleanups, func() error { return os.RemoveAll(dir) })
-
-	// The throwaway keys.
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	p8, err := creds.EncodeP8(key)
-	if err != nil {
-		return nil, err
-	}
-	keyPath := filepath.Join(dir, "AuthKey_"+demoKeyID+".p8")
-	if err := os.WriteFile(keyPath, p8, 0o600); err != nil {
-		return nil, err
-	}
-	vapidJSON, err := creds.GenerateVAPIDKeyJSON()
-	if err != nil {
-		return nil, err
-	}
-	vapid, err := creds.ParseVAPIDKey(vapidJSON)
-	if err != nil {
-		return nil, err
-	}
-	vapidPath := filepath.Join(dir, "vapid.json")
-	if err := os.WriteFile(vapidPath, vapidJSON, 0o600); err != nil {
-		return nil, err
-	}
-
-	// The fakes, on loopback.
-	apnsAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(f.apnsPort))
-	fa, err := fakeapns.New(fakeapns.Options{Addr: apnsAddr})
-	if err != nil {
-		return nil, inUse(err, apnsAddr, "--apns-port")
-	}
-	env.apns = fa
-	env.cleanups = append(env.cleanups, fa.Close)
-	fa.AddKey(demoTeamID, demoKeyID, &key.PublicKey, demoBundle)
-	fa.ScriptAlways(demoGoneToken, &fakeapns.Response{Status: 410, Reason: "Unregistered"})
-
-	pushAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(f.pushPort))
-	fp, err := fakepush.New(fakepush.Options{Addr: pushAddr})
-	if err != nil {
-		return nil, inUse(err, pushAddr, "--push-port")
-	}
-	env.push = fp
-	env.cleanups = append(env.cleanups, fp.Close)
-	uaKey, auth := demoUserAgent()
-	if env.sub, err = fp.Subscribe(fakepush.SubscribeOptions{VAPIDKey: vapid.PublicB64, ID: demoSubID, PrivateKey: uaKey, AuthSecret: auth}); err != nil {
-		return nil, err
-	}
-	caPath := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caPath, append(fa.CAPEM(), fp.CAPEM()...), 0o600); err != nil {
-		return nil, err
-	}
-
-	// pushproxy in front of them.
-	cfg := proxy.Defaults()
-	cfg.Listen = f.listen
-	cfg.Log = proxy.LogConfig{Format: "text", Level: f.logLevel}
-	cfg.ShutdownGrace = 5 * time.Second
-	cfg.APNs = []proxy.APNsConfig{{Name: "default", KeyFile: keyPath, TeamID: demoTeamID, Topics: []string{demoBundle}, Environment: "production"}}
-	cfg.WebPush = &proxy.WebPushConfig{
-		Subject: demoSubject, Keys: []proxy.VAPIDKeyConfig{{Name: demoVAPID, File: vapidPath}},
-		// The fake push service is on loopback: allowed here, never by default.
-		AllowEndpoints: []string{"127.0.0.1"}, AllowPrivateNetworks: true,
-	}
-	cfg.Upstream.APNsProductionURL = fa.URL()
-	cfg.Upstream.APNsDevelopmentURL = fa.URL()
-	cfg.Upstream.CAFile = caPath
-	cfg.Reload.PollInterval = 0
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	srv, err := proxy.New(&cfg, proxy.Options{Logger: newLogger(cfg.Log, logw)})
-	if err != nil {
-		return nil, err
-	}
-	ln, err := proxy.Listen(cfg.Listen)
-	if err != nil {
-		return nil, inUse(err, cfg.Listen, "--listen")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	env.done = make(chan error, 1)
-	go func() { env.done <- srv.Serve(ctx, ln) }()
-	env.cleanups = append(env.cleanups, func() error {
-		cancel()
-		if env.done == nil { // Serve already returned
-			return nil
-		}
-		return <-env.done
-	})
-	env.addrs = demoAddrs{
-		API:  ln.Addr().String(),
-		APNs: strings.TrimPrefix(fa.URL(), "https://"),
-		Push: strings.TrimPrefix(fp.URL(), "https://"),
-	}
-	return env, nil
 }

@@ -108,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "healthcheck":
 		return healthcheck(args, stdout, stderr)
 	case "demo":
-		return demo(args, stdout, stderr)
+		return demoCmd(args, stdout, stderr)
 	case "send":
 		return send(args, stdout, stderr)
 	case "bench":
