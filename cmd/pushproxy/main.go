@@ -110,7 +110,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "demo":
 		return demoCmd(args, stdout, stderr)
 	case "send":
-		return send(args, stdout, stderr)
+		return sendCmd(args, stdout, stderr)
 	case "bench":
 		return benchCmd(args, stdout, stderr)
 	case "check":

@@ -407,9 +407,9 @@ func TestSendUsage(t *testing.T) {
 	if code := run([]string{"send", "--apns-token", tok}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--config FILE is required") {
 		t.Errorf("no --config: %d %s", code, errb.String())
 	}
-	errb.Reset()
-	if code := run([]string{"send", "-h"}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "--subscription FILE") {
-		t.Errorf("-h: %d %s", code, errb.String())
+	out.Reset()
+	if code := run([]string{"send", "-h"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "--subscription FILE") {
+		t.Errorf("-h: %d %s", code, out.String())
 	}
 	// An unusable configuration is not a usage error.
 	errb.Reset()
