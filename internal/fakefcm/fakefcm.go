@@ -9,9 +9,10 @@
 //
 // POST /token is the JWT-bearer grant (RFC 7523) as Google runs it:
 // grant_type urn:ietf:params:oauth:grant-type:jwt-bearer and an assertion
-// that is an RS256 JWT whose header kid names a key registered with
-// [Server.AddServiceAccount], whose signature verifies with that key's
-// public half, whose iss is the key's service account, whose aud is the
+// that is an RS256 JWT whose signature verifies with the public half of a
+// key registered with [Server.AddServiceAccount] (the one its header's kid
+// names; without a kid, as Google's own Node.js libraries send it, any key
+// of the account its iss names), whose iss is the key's service account, whose aud is the
 // token endpoint (the fake's own /token URL or Google's
 // https://oauth2.googleapis.com/token), whose scope includes
 // firebase.messaging (or cloud-platform), whose iat is not in the future

@@ -131,7 +131,9 @@ func TestTokenEndpoint(t *testing.T) {
 		{"cloud-platform scope", grant(assertion(t, s, a, func(_ map[string]any, c jwt.MapClaims) { c["scope"] = "openid " + fakefcm.CloudPlatformScope })), formType, 200, ""},
 		{"another key, same kid", grant(assertion(t, s, b, nil)), formType, 400, "invalid_grant"},
 		{"unknown kid", grant(assertion(t, s, a, func(h map[string]any, _ jwt.MapClaims) { h["kid"] = "nope" })), formType, 400, "invalid_grant"},
-		{"no kid", grant(assertion(t, s, a, func(h map[string]any, _ jwt.MapClaims) { delete(h, "kid") })), formType, 400, "invalid_grant"},
+		{"no kid", grant(assertion(t, s, a, func(h map[string]any, _ jwt.MapClaims) { delete(h, "kid") })), formType, 200, ""},
+		{"no kid, another key", grant(assertion(t, s, b, func(h map[string]any, _ jwt.MapClaims) { delete(h, "kid") })), formType, 400, "invalid_grant"},
+		{"no kid, unknown account", grant(assertion(t, s, a, func(h map[string]any, c jwt.MapClaims) { delete(h, "kid"); c["iss"] = "x@y" })), formType, 400, "invalid_grant"},
 		{"HS256", grant(assertion(t, s, a, func(h map[string]any, _ jwt.MapClaims) { h["alg"] = "HS256" })), formType, 400, "invalid_grant"},
 		{"other issuer", grant(assertion(t, s, a, func(_ map[string]any, c jwt.MapClaims) { c["iss"] = "other@x.iam.gserviceaccount.com" })), formType, 400, "invalid_grant"},
 		{"other audience", grant(assertion(t, s, a, func(_ map[string]any, c jwt.MapClaims) { c["aud"] = "https://example.com/token" })), formType, 400, "invalid_grant"},
@@ -166,7 +168,7 @@ func TestTokenEndpoint(t *testing.T) {
 		}
 	}
 	f := s.TokenFetches()
-	if len(f) != 19 || f[0].Status != 200 || f[0].Account != email || f[0].KeyID != keyID || f[0].AccessToken == "" || f[0].Claims["scope"] != fakefcm.Scope || f[0].Proto != "HTTP/2.0" {
+	if len(f) != 21 || f[0].Status != 200 || f[0].Account != email || f[0].KeyID != keyID || f[0].AccessToken == "" || f[0].Claims["scope"] != fakefcm.Scope || f[0].Proto != "HTTP/2.0" {
 		t.Fatalf("records: %d, first %+v", len(f), f[0])
 	}
 	// A removed key is refused; scripted answers come first.

@@ -132,25 +132,38 @@ func decodeJWT(tok string) (map[string]any, map[string]any, bool) {
 // checkAssertion verifies an assertion the way Google does; it returns
 // the service account, or the OAuth error and Google's description.
 func (s *Server) checkAssertion(assertion string) (email, desc, code string) {
-	var kid string
+	// The key: the one the header's kid names, or, without a kid (gtoken
+	// and google-auth-library send none), each key of the account the
+	// claims' iss names, as Google does.
+	var owner string
 	tok, err := jwt.Parse(assertion, func(t *jwt.Token) (any, error) {
-		kid, _ = t.Header["kid"].(string)
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		owner, ok := s.keyOwner[kid]
-		if !ok {
-			return nil, errors.New("unknown key")
+		if kid, ok := t.Header["kid"].(string); ok {
+			o, known := s.keyOwner[kid]
+			if !known {
+				return nil, errors.New("unknown key")
+			}
+			owner = o
+			return s.accounts[o].keys[kid], nil
 		}
-		return s.accounts[owner].keys[kid], nil
+		iss, _ := t.Claims.(jwt.MapClaims)["iss"].(string)
+		a := s.accounts[iss]
+		if iss == "" || a == nil || len(a.keys) == 0 {
+			return nil, errors.New("unknown account")
+		}
+		owner = iss
+		var vks jwt.VerificationKeySet
+		for _, k := range a.keys {
+			vks.Keys = append(vks.Keys, k)
+		}
+		return vks, nil
 	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation())
 	if err != nil || !tok.Valid {
 		return "", msgBadSignature, "invalid_grant"
 	}
 	claims, _ := tok.Claims.(jwt.MapClaims)
 	iss, _ := claims["iss"].(string)
-	s.mu.Lock()
-	owner := s.keyOwner[kid]
-	s.mu.Unlock()
 	if iss == "" || iss != owner {
 		return "", msgBadIssuer, "invalid_grant"
 	}
