@@ -22,8 +22,6 @@ const (
 	// Tokens are opaque; today's are about 150 to 200 characters.
 	FCMMinToken = 32
 	FCMMaxToken = 1024
-	// FCMScope is the OAuth 2.0 scope of the FCM HTTP v1 API.
-	FCMScope = "https://www.googleapis.com/auth/firebase.messaging"
 )
 
 // FCMRecipient addresses one Android (or other Firebase) app instance: its
@@ -128,8 +126,10 @@ func FCMReservedDataKey(k string) (string, bool) {
 //   - collapse_id → android.collapse_key; sound → android.notification.sound
 //     (a name, or the name of an APNs sound dictionary); badge →
 //     android.notification.notification_count;
-//   - fcm.android is merged into message.android and fcm.message into
-//     message, deeply, null removing a key.
+//   - fcm.android is merged into message.android, then fcm.message into
+//     message, deeply (objects key by key), null removing a key: FCM fields
+//     pushproxy does not map (channel_id, direct_boot_ok, apns, webpush,
+//     fcm_options …) pass through.
 //
 // Refused before sending: data keys FCM reserves (from, notification,
 // message_type, google.* and gcm.*) as invalid_request naming the key; a

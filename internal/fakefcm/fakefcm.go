@@ -114,6 +114,9 @@ type Options struct {
 	// Addr is the address to listen on; empty means 127.0.0.1 on a free
 	// port.
 	Addr string
+	// MaxRecords, if > 0, bounds the send requests kept for Requests: the
+	// oldest are dropped (for benchmarks and the demo). 0 keeps them all.
+	MaxRecords int
 }
 
 // Response is a scripted answer to a send. A zero Status is 200. An

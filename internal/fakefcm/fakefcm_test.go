@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -465,3 +466,16 @@ func TestLogsShowFingerprintsOnly(t *testing.T) {
 }
 
 func fmtS(f string, a ...any) string { return fmt.Sprintf(f, a...) }
+
+func TestMaxRecords(t *testing.T) {
+	t.Parallel()
+	s, c := start(t, fakefcm.Options{MaxRecords: 3})
+	tok := accessToken(t, s, c)
+	for i := range 5 {
+		send(t, c, s, tok, project, msg(`"data":{"i":"`+strconv.Itoa(i)+`"}`))
+	}
+	reqs := s.Requests()
+	if len(reqs) != 3 || reqs[2].Message["data"].(map[string]any)["i"] != "4" || reqs[0].Message["data"].(map[string]any)["i"] != "2" {
+		t.Fatalf("%d records", len(reqs))
+	}
+}

@@ -199,6 +199,9 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		Body: body, Received: s.now(),
 	}
 	s.mu.Lock()
+	if m := s.opts.MaxRecords; m > 0 && len(s.records) >= m {
+		s.records = append(s.records[:0], s.records[len(s.records)-m+1:]...)
+	}
 	s.records = append(s.records, rec)
 	s.mu.Unlock()
 	answer := func(resp Response, why string) {

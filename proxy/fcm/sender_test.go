@@ -72,9 +72,13 @@ type env struct {
 	sa       []byte // the service-account file
 }
 
-func newEnv(t *testing.T, saProject string) *env {
+func newEnv(t testing.TB, saProject string) *env {
+	return newEnvOpts(t, saProject, fakefcm.Options{})
+}
+
+func newEnvOpts(t testing.TB, saProject string, opts fakefcm.Options) *env {
 	t.Helper()
-	f, err := fakefcm.New(fakefcm.Options{})
+	f, err := fakefcm.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +106,7 @@ func newEnv(t *testing.T, saProject string) *env {
 
 // build decodes and translates a notification to regToken (or the token
 // given in fields' to).
-func build(t *testing.T, fields string) *translate.FCMRequest {
+func build(t testing.TB, fields string) *translate.FCMRequest {
 	t.Helper()
 	body := `{"to":{"fcm":{"token":"` + regToken + `"}},` + fields + `}`
 	n, derr := translate.DecodeNotification([]byte(body))
