@@ -243,6 +243,13 @@ type FCMTokenOptions struct {
 	RefreshBefore time.Duration
 	// FetchTimeout bounds one token request; 0 means 30 s.
 	FetchTimeout time.Duration
+	// FailureCooldown is how long after a failed token request no new one
+	// is made (callers without a valid cached token get the same error at
+	// once), so that a deleted key or a failing endpoint under load does
+	// not turn every notification into a token request. 0 means 10 s after
+	// a refusal (an OAuth error such as invalid_grant) and 1 s after any
+	// other failure; < 0 means none.
+	FailureCooldown time.Duration
 	// OnFetch, if set, is called after each token request with its error
 	// (nil on success): for metrics.
 	OnFetch func(err error)
@@ -303,8 +310,9 @@ type FCMTokenInfo struct {
 // cached token, and a timer starts that fetch too when there are no calls,
 // so requests never wait for a token except the very first (or after every
 // fetch failed until expiry). A failed background fetch is retried with
-// back-off while the cached token lasts. Safe for concurrent use; Close
-// stops the timer and any fetch in flight.
+// back-off while the cached token lasts; after a failure no new fetch is
+// made for FailureCooldown (callers get the same error). Safe for
+// concurrent use; Close stops the timer and any fetch in flight.
 type FCMTokenSource struct {
 	sa      *ServiceAccount
 	cfg     *jwt.Config
@@ -322,6 +330,8 @@ type FCMTokenSource struct {
 	closed    bool
 	lastErr   string
 	lastErrAt time.Time
+	failErr   error     // the latest fetch's error, while in its cooldown
+	retryAt   time.Time // no new fetch before this, after a failure
 	wg        sync.WaitGroup
 }
 
@@ -424,7 +434,9 @@ func (s *FCMTokenSource) Token(ctx context.Context) (FCMToken, error) {
 	if t := s.cur.Load(); t != nil && now.Before(t.Expiry) {
 		if t.Expiry.Sub(now) <= s.opts.RefreshBefore {
 			s.mu.Lock()
-			s.startFetchLocked()
+			if s.inflight == nil && !now.Before(s.retryAt) {
+				s.startFetchLocked()
+			}
 			s.mu.Unlock()
 		}
 		return *t, nil
@@ -464,6 +476,11 @@ func (s *FCMTokenSource) wait(ctx context.Context, refused string) (FCMToken, er
 		if s.closed {
 			s.mu.Unlock()
 			return FCMToken{}, errors.New("FCM token source is closed (its service account was replaced or removed)")
+		}
+		if s.inflight == nil && s.failErr != nil && time.Now().Before(s.retryAt) {
+			err := s.failErr
+			s.mu.Unlock()
+			return FCMToken{}, err
 		}
 		call := s.startFetchLocked()
 		s.mu.Unlock()
@@ -525,6 +542,7 @@ func (s *FCMTokenSource) fetch(call *fetchCall) {
 	if err != nil {
 		s.lastErr, s.lastErrAt = err.Error(), time.Now()
 		s.failures++
+		s.failErr, s.retryAt = err, s.lastErrAt.Add(s.cooldown(err))
 		s.opts.Logger.Warn("FCM access token request failed", "client_email", s.sa.ClientEmail,
 			"private_key_id", s.sa.PrivateKeyID, "key", s.sa.Fingerprint, "error", err.Error(), "failures", s.failures)
 		// While the cached token lasts, try again with back-off.
@@ -536,13 +554,28 @@ func (s *FCMTokenSource) fetch(call *fetchCall) {
 		}
 		return
 	}
-	s.failures, s.lastErr, s.lastErrAt = 0, "", time.Time{}
+	s.failures, s.lastErr, s.lastErrAt, s.failErr, s.retryAt = 0, "", time.Time{}, nil, time.Time{}
 	s.cur.Store(&FCMToken{AccessToken: tok.AccessToken, Expiry: tok.Expiry})
 	s.opts.Logger.Debug("FCM access token fetched", "client_email", s.sa.ClientEmail, "key", s.sa.Fingerprint,
 		"expiry", tok.Expiry.UTC().Format(time.RFC3339))
 	if !s.closed {
 		s.scheduleLocked(time.Until(tok.Expiry) - s.opts.RefreshBefore)
 	}
+}
+
+// cooldown is how long no new fetch is made after one failed with err.
+func (s *FCMTokenSource) cooldown(err error) time.Duration {
+	switch c := s.opts.FailureCooldown; {
+	case c < 0:
+		return 0
+	case c > 0:
+		return c
+	}
+	var te *FCMTokenError
+	if errors.As(err, &te) && te.Code != "" && te.Status >= 400 && te.Status < 500 {
+		return 10 * time.Second
+	}
+	return time.Second
 }
 
 // scheduleLocked arms the renewal timer to start a background fetch after

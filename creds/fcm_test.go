@@ -361,7 +361,7 @@ func TestFCMTokenSourceErrors(t *testing.T) {
 		defer mu.Unlock()
 		return logs.Write(p)
 	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	src := newSource(t, f, creds.FCMTokenOptions{Logger: logger})
+	src := newSource(t, f, creds.FCMTokenOptions{Logger: logger, FailureCooldown: -1})
 	ctx := context.Background()
 
 	// invalid_grant: an FCMTokenError with the OAuth code.
@@ -469,5 +469,42 @@ func TestFCMTokenSourceOptions(t *testing.T) {
 	src.Close()
 	if _, err := creds.NewFCMTokenSource(nil, creds.FCMTokenOptions{}); err == nil {
 		t.Fatal("nil account")
+	}
+}
+
+// After a failed token request, callers get its error at once for the
+// cooldown instead of one token request each.
+func TestFCMTokenSourceFailureCooldown(t *testing.T) {
+	t.Parallel()
+	f := fcmFake(t, fakefcm.Options{})
+	src := newSource(t, f, creds.FCMTokenOptions{})
+	ctx := context.Background()
+	f.ScriptToken(fakefcm.TokenResponse{Error: "invalid_grant", Description: "Invalid JWT Signature."})
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			var te *creds.FCMTokenError
+			if _, err := src.Token(ctx); !errors.As(err, &te) || te.Code != "invalid_grant" {
+				t.Errorf("%v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(f.TokenFetches()); n != 1 {
+		t.Fatalf("%d token requests for 50 callers during the cooldown, want 1", n)
+	}
+	// A short cooldown ends, and the next caller asks again.
+	src2 := newSource(t, f, creds.FCMTokenOptions{FailureCooldown: 200 * time.Millisecond})
+	f.Reset()
+	f.ScriptToken(fakefcm.TokenResponse{Status: 503, Body: "busy"})
+	if _, err := src2.Token(ctx); err == nil {
+		t.Fatal("no error")
+	}
+	if _, err := src2.Token(ctx); err == nil || len(f.TokenFetches()) != 1 {
+		t.Fatalf("during the cooldown: %v, %d requests", err, len(f.TokenFetches()))
+	}
+	time.Sleep(250 * time.Millisecond)
+	if _, err := src2.Token(ctx); err != nil || len(f.TokenFetches()) != 2 {
+		t.Fatalf("after the cooldown: %v, %d requests", err, len(f.TokenFetches()))
 	}
 }

@@ -20,7 +20,8 @@
 // Secrets: the registration token, the access token and the service
 // account's key never appear in a log line, a message or a dry run; the
 // tokens are shown as fingerprints (the first 8 hex digits of their
-// SHA-256). Each failed notification is logged once, at its final answer.
+// SHA-256). Each failed notification is logged once, at its final answer,
+// at debug level (the server logs failures at warn).
 package fcm
 
 import (
@@ -242,7 +243,10 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 }
 
 // fail logs a failed notification once, with fingerprints only, and
-// returns its error.
+// returns its error. The line is at debug level: the server logs every
+// failed notification at warn level already (one line per failure, with
+// the code and the recipient's fingerprint); this one adds what only the
+// sender knows (project, attempts).
 func (s *Sender) fail(d Delivery, e *translate.Error, attempts int) *translate.Error {
 	if attempts > 1 {
 		e.Message += fmt.Sprintf(" (after %d attempts)", attempts)
@@ -252,7 +256,7 @@ func (s *Sender) fail(d Delivery, e *translate.Error, attempts int) *translate.E
 	if e.Upstream != nil {
 		args = append(args, "status", e.Upstream.Status, "reason", e.Upstream.Reason)
 	}
-	s.opts.Logger.Warn("FCM notification failed: "+e.Message, args...)
+	s.opts.Logger.Debug("FCM notification failed: "+e.Message, args...)
 	return e
 }
 
