@@ -39,10 +39,6 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pushproxy bench: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
 	if err := o.Check(); err != nil {
 		fmt.Fprintf(stderr, "pushproxy bench: %v\n", err)
 		return 2

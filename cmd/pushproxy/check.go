@@ -34,13 +34,9 @@ func runCheckEnv(args []string, stdout, stderr io.Writer, env diagnose.Env) int 
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
-	if *configPath == "" || fs.NArg() > 0 {
-		if fs.NArg() > 0 {
-			fmt.Fprintf(stderr, "pushproxy check: unexpected argument %q\n", fs.Arg(0))
-		} else {
-			fmt.Fprintln(stderr, "pushproxy check: --config FILE is required")
-		}
-		fmt.Fprintln(stderr, "usage: pushproxy check --config FILE [--json] (pushproxy check -h for help)")
+	if *configPath == "" {
+		fmt.Fprintln(stderr, "pushproxy check: --config FILE is required")
+		fs.Usage()
 		return 2
 	}
 	rep := diagnose.Run(*configPath, env)

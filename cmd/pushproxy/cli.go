@@ -22,17 +22,20 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 
 // parseFlags parses a subcommand's flags the way Go users expect: -h,
 // -help or --help prints the description and flags on standard output and
-// exits 0; any other parse error is printed on the flag set's output (the
-// flag package's message, then the usage) and exits 2. done reports
-// whether the subcommand must return code at once.
+// exits 0; any other parse error, or an argument that is not a flag (no
+// subcommand takes one), is printed on the flag set's output with the
+// usage and exits 2. done reports whether the subcommand must return code
+// at once.
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (code int, done bool) {
 	usage := fs.Usage
 	fs.Usage = func() {} // printed below, on the right stream
 	err := fs.Parse(args)
 	fs.Usage = usage
 	switch {
-	case err == nil:
+	case err == nil && fs.NArg() == 0:
 		return 0, false
+	case err == nil: // no subcommand takes arguments
+		fmt.Fprintf(fs.Output(), "pushproxy %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
 	case errors.Is(err, flag.ErrHelp):
 		stderr := fs.Output()
 		fs.SetOutput(stdout)

@@ -37,10 +37,6 @@ func healthcheck(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pushproxy healthcheck: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
 	listen := proxy.Defaults().Listen
 	if *configPath != "" {
 		cfg, err := proxy.LoadConfig(*configPath)

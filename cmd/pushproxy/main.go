@@ -99,10 +99,6 @@ func versionCmd(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pushproxy version: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
 	fmt.Fprintln(stdout, versionString())
 	return 0
 }

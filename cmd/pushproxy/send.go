@@ -68,9 +68,6 @@ func sendCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pushproxy send: "+format+"\n(pushproxy send -h for help)\n", a...)
 		return 2
 	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
-	}
 	if *config == "" {
 		return usageErr("--config FILE is required")
 	}

@@ -38,10 +38,6 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pushproxy: unexpected argument %q (pushproxy --help lists the subcommands)\n", fs.Arg(0))
-		return 2
-	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
 	if _, err := os.Stat(*configPath); !explicit && errors.Is(err, os.ErrNotExist) {

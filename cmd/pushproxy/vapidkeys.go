@@ -35,10 +35,6 @@ func vapidKeys(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(flags, args, stdout); done {
 		return code
 	}
-	if flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "pushproxy vapid-keys: unexpected argument %q (the file goes after --out)\n", flags.Arg(0))
-		return 2
-	}
 	if *force && *out == "" {
 		fmt.Fprintln(stderr, "pushproxy vapid-keys: --force needs --out FILE")
 		return 2

@@ -6,16 +6,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/pushproxy/pushproxy/proxy"
 )
@@ -109,14 +106,7 @@ func TestCheckAgreesWithServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	p384 := chkPKCS8(t, p384Key)
-	certKey := chkP256(t)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Apple Push Services: com.example.app"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	certDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &certKey.PublicKey, certKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER})
+	cert, certDER := chkCert(t)
 
 	for _, l := range []keyLayout{
 		{name: "plain file", setup: one(good, p256), usable: true, file: good},

@@ -287,7 +287,10 @@ func TestCheckTeamIDSpaces(t *testing.T) {
 	}
 }
 
-func TestCheckCertificateInsteadOfKey(t *testing.T) {
+// chkCert is a push certificate, as PEM and as DER: what people give
+// instead of the .p8.
+func chkCert(t *testing.T) (certPEM, der []byte) {
+	t.Helper()
 	key := chkP256(t)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Apple Push Services: com.example.app"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
@@ -295,7 +298,11 @@ func TestCheckCertificateInsteadOfKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), der
+}
+
+func TestCheckCertificateInsteadOfKey(t *testing.T) {
+	certPEM, der := chkCert(t)
 
 	cfg, _ := chkSetup(t, "AuthKey_"+chkKeyID+".p8", certPEM, chkGoodCred)
 	rep, code := chkJSON(t, cfg)
