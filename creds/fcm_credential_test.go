@@ -1,0 +1,90 @@
+package creds_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pushproxy/pushproxy/creds"
+)
+
+func TestLoadFCMCredential(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sa.json")
+	spec := creds.FCMSpec{Name: "default", ServiceAccountFile: path}
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	opts := creds.FCMTokenOptions{TokenURL: "https://127.0.0.1:9/token"}
+	closeAll := func(cs ...*creds.FCMCredential) {
+		for _, c := range cs {
+			if c != nil && c.Tokens != nil {
+				c.Tokens.Close()
+			}
+		}
+	}
+
+	// No file yet: missing.
+	c0, replaced, err := creds.LoadFCMCredential(spec, nil, opts, now)
+	if err == nil || c0.Usable() || c0.State != creds.StateMissing || replaced != nil || !strings.Contains(c0.LastError, "sa.json") {
+		t.Fatalf("%+v %v", c0, err)
+	}
+	// A good file.
+	if err := os.WriteFile(path, saJSON(t, ""), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c1, replaced, err := creds.LoadFCMCredential(spec, c0, opts, now)
+	if err != nil || !c1.Usable() || c1.State != creds.StateOK || replaced != nil || c1.ProjectID() != saProject || !c1.LoadedAt.Equal(now) {
+		t.Fatalf("%+v %v", c1, err)
+	}
+	defer closeAll(c1)
+	// The same file again: the same token source (and cached token).
+	c2, replaced, err := creds.LoadFCMCredential(spec, c1, opts, now.Add(time.Minute))
+	if err != nil || c2.Tokens != c1.Tokens || replaced != nil || !c2.LoadedAt.Equal(now) {
+		t.Fatalf("same file: new source %v, %v", c2.Tokens != c1.Tokens, err)
+	}
+	// A corrupt file: the last good account is kept, degraded.
+	if err := os.WriteFile(path, []byte(`{"type":"service_acc`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c3, replaced, err := creds.LoadFCMCredential(spec, c2, opts, now.Add(2*time.Minute))
+	if err == nil || c3.State != creds.StateDegraded || c3.Tokens != c1.Tokens || !c3.Usable() || replaced != nil || c3.LastError == "" {
+		t.Fatalf("corrupt: %+v %v", c3, err)
+	}
+	// A new key of the same account: a new source; the old one is handed
+	// back to be closed.
+	k2, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := creds.EncodeServiceAccount(k2, saEmail, "ffffffffffffffffffffffffffffffffffffffff", saProject, "")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c4, replaced, err := creds.LoadFCMCredential(spec, c3, opts, now.Add(3*time.Minute))
+	if err != nil || c4.Tokens == c1.Tokens || replaced != c1.Tokens || c4.Fingerprint == c1.Fingerprint || c4.Account.PrivateKeyID != "ffffffffffffffffffffffffffffffffffffffff" ||
+		!c4.LoadedAt.Equal(now.Add(3*time.Minute)) {
+		t.Fatalf("new key: %+v %v", c4, err)
+	}
+	defer closeAll(c4)
+	// Other trusted roots: a new source too.
+	pool := x509.NewCertPool()
+	opts2 := opts
+	opts2.RootCAs = pool
+	c5, replaced, err := creds.LoadFCMCredential(spec, c4, opts2, now)
+	if err != nil || c5.Tokens == c4.Tokens || replaced != c4.Tokens {
+		t.Fatalf("new roots: %v", err)
+	}
+	defer closeAll(c5)
+	// A configured project that is not the file's: refused, the last good
+	// kept.
+	spec.ProjectID = "proj-b"
+	c6, _, err := creds.LoadFCMCredential(spec, c5, opts2, now)
+	if err == nil || c6.State != creds.StateDegraded || c6.Tokens != c5.Tokens || !strings.Contains(err.Error(), "proj-b") {
+		t.Fatalf("project mismatch: %+v %v", c6, err)
+	}
+}
