@@ -93,7 +93,9 @@ func TestRequestBytesBudget(t *testing.T) {
 	if _, err := fmt.Fprintf(c, "POST /v1/notifications/batch HTTP/1.1\r\nHost: x\r\nX-Request-Timeout: 2\r\nContent-Length: %d\r\n\r\n{", 2<<20); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // let the server admit it
+	waitFor(t, "the server to admit the stalled batch", func() bool {
+		return metricValue(t, h, "pushproxy_request_bytes_in_flight") == 2<<20
+	})
 	big := map[string]any{"notifications": []any{map[string]any{"to": map[string]any{"apns": map[string]any{"token": h.token()}}, "title": "x", "body": strings.Repeat("b", 3000)}}}
 	raw, _ := json.Marshal(big)
 	pad := bytes.Repeat([]byte(" "), (3<<19)-len(raw)) // 1.5 MiB in all
@@ -122,8 +124,11 @@ func TestRequestBytesBudget(t *testing.T) {
 		t.Errorf("stalled batch: %d", status)
 	}
 	waitFor(t, "the budget to come back", func() bool {
-		return h.post("/v1/notifications/batch", body).Status == 200
+		return metricValue(t, h, "pushproxy_request_bytes_in_flight") == 0
 	})
+	if a := h.post("/v1/notifications/batch", body); a.Status != 200 {
+		t.Fatalf("after the budget came back: %d %s", a.Status, a.Raw)
+	}
 }
 
 // TestBatchWaitsForSlots: one batch larger than max_in_flight on an idle
@@ -193,7 +198,9 @@ func TestShutdownGraceAnswersWhatIsLeft(t *testing.T) {
 	wg.Go(func() {
 		batch = h.post("/v1/notifications/batch", map[string]any{"notifications": []any{alert(h.token()), alert(h.token())}}, "X-Request-Timeout", "60")
 	})
-	time.Sleep(100 * time.Millisecond) // the batch is waiting for the one slot
+	waitFor(t, "the batch to be read (it then waits for the one slot)", func() bool {
+		return metricValue(t, h, "pushproxy_request_bytes_in_flight") > 0
+	})
 	start := time.Now()
 	if err := h.stop(); err != nil {
 		t.Fatalf("Serve returned %v; want nil once every request is answered", err)

@@ -368,6 +368,13 @@ func (b *byteBudget) take(n int64) bool {
 	return true
 }
 
+// inUse is the bytes held now.
+func (b *byteBudget) inUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
 func (b *byteBudget) give(n int64) {
 	b.mu.Lock()
 	b.used -= n

@@ -55,6 +55,14 @@ func (c *credentialCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// registerBudget adds the request bytes held now (max_body_bytes_in_flight's
+// share in use).
+func (m *metrics) registerBudget(used func() float64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pushproxy_request_bytes_in_flight", Help: "Request body bytes held now, counted against max_body_bytes_in_flight.",
+	}, used))
+}
+
 // registerRuntime adds the series read from the server at scrape time.
 func (m *metrics) registerRuntime(snap func() *creds.Snapshot, conns func() int, apnsSkew, webpushSkew func() (time.Duration, bool)) {
 	m.reg.MustRegister(&credentialCollector{snap: snap,

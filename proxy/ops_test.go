@@ -147,10 +147,14 @@ func TestShutdown(t *testing.T) {
 		resp.Body.Close()
 	}
 	cancel()
-	time.Sleep(50 * time.Millisecond)
-	if _, err := http.Get(url + "/readyz"); err == nil {
-		t.Error("new connections are still accepted after the shutdown began")
-	}
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	waitFor(t, "new connections to be refused after the shutdown began", func() bool {
+		resp, err := fresh.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err != nil
+	})
 	wg.Wait()
 	if inflight != 200 {
 		t.Errorf("the in-flight notification did not complete: %d", inflight)

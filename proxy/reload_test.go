@@ -187,7 +187,10 @@ func TestReloadInPlaceTruncateWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.mustSend() // the old key still signs
-	time.Sleep(50 * time.Millisecond)
+	// The half-written file is read and refused (the last good key stays,
+	// readiness says degraded) before the rest arrives.
+	h.waitState("degraded")
+	h.mustSend()
 	h.fake.AddKey(teamID, keyID, &k2.PublicKey, bundle)
 	if _, err := f.Write(data[len(data)/2:]); err != nil {
 		t.Fatal(err)

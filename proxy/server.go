@@ -157,6 +157,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	s.webpush = webpush.New(wopts)
 	s.m.registerRuntime(func() *creds.Snapshot { return s.state().creds }, s.apns.Conns, s.apns.ClockSkew, s.webpush.ClockSkew)
+	s.m.registerBudget(func() float64 { return float64(s.bytes.inUse()) })
 	s.handler = s.routes()
 	s.watcher = creds.NewWatcher(s.watchPaths(cfg), cfg.Reload.Debounce, cfg.Reload.PollInterval, s.Reload, opts.Logger)
 	return s, nil
