@@ -273,3 +273,51 @@ func TestFCMReservedDataKey(t *testing.T) {
 		}
 	}
 }
+
+// FuzzBuildFCM: whatever the notification, BuildFCM never panics, and what
+// it builds is a JSON body whose message carries the token, has only
+// string data values, and fits FCMMaxMessage without the token.
+func FuzzBuildFCM(f *testing.F) {
+	for _, seed := range []string{
+		`"title":"t","body":"b","data":{"k":"v","n":1},"priority":"high","ttl":60,"collapse_id":"c","sound":"default","badge":1`,
+		`"body":"b","fcm":{"android":{"ttl":null,"notification":{"channel_id":"x","sound":null}},"message":{"data":{"a":"b"},"apns":{"payload":{"aps":{}}}}}`,
+		`"data":{"o":{"a":[1,{"b":null}]}},"fcm":{"message":{"android":{"priority":"NORMAL"}},"validate_only":true}`,
+		`"body":"b","fcm":{"message":{"data":{"from":"x"}}}`,
+		`"body":"b","fcm":{"android":{"notification":{"notification_count":-1}}}`,
+		`"url":"https://e/","data":{"url":"https://e/"}`,
+	} {
+		f.Add([]byte(fcmBody(seed)))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n, derr := translate.DecodeNotification(data)
+		if derr != nil || n.To.FCM == nil {
+			return
+		}
+		r, e := translate.BuildFCM(n, translate.FCMTarget{NewID: fcmNewID})
+		if e != nil {
+			if r != nil || e.Hint == "" || e.Message == "" {
+				t.Fatalf("bad error %+v", e)
+			}
+			return
+		}
+		var body struct {
+			Message map[string]any `json:"message"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatalf("body %q: %v", r.Body, err)
+		}
+		if body.Message["token"] != n.To.FCM.Token || r.MessageSize > translate.FCMMaxMessage {
+			t.Fatalf("token or size: %s", r.Body)
+		}
+		if d, ok := body.Message["data"].(map[string]any); ok {
+			for k, v := range d {
+				if _, isStr := v.(string); !isStr {
+					t.Fatalf("data.%s is %T", k, v)
+				}
+				if _, bad := translate.FCMReservedDataKey(k); bad {
+					t.Fatalf("reserved key %q sent", k)
+				}
+			}
+		}
+	})
+}

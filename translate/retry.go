@@ -34,7 +34,9 @@ const (
 	// request sent again at once on a new one, once.
 	RetryNewConnOnce
 	// RetryFreshToken: sent again once with a newly signed provider token
-	// whose iat is now (APNs refused the cached one as expired).
+	// whose iat is now (APNs refused the cached one as expired), or, for
+	// FCM, with a newly fetched OAuth access token (HTTP 401 without an
+	// FcmError detail: the cached access token was refused).
 	RetryFreshToken
 	// RetryOtherHost: sent again once on the other APNs host when the
 	// credential's environment is auto (a sandbox token sent to production
