@@ -19,6 +19,36 @@ import (
 // errPoolClosed is returned once the sender is closed.
 var errPoolClosed = errors.New("apns: sender closed")
 
+// Why x/net/http2 and not Go 1.26's http.Transport.NewClientConn /
+// http.ClientConn (evaluated for issue 11; x/net v0.62 deprecates its
+// Transport, ClientConn and GoAwayError in their favour). The pool needs
+// four things from the HTTP/2 client, and the standard library gives two:
+//   - One connection per key, reserved streams, state for pruning:
+//     http.ClientConn has Reserve, Release, Available, InFlight and
+//     SetStateHook: enough.
+//   - PING health checks: http.HTTP2Config has them: enough.
+//   - APNs's GOAWAY reason ({"reason": "Shutdown"} in the debug data): the
+//     standard library's HTTP/2 keeps its GoAwayError type unexported, and
+//     the frames cannot be sniffed below it either: NewClientConn dials
+//     TLS itself, and a custom DialTLSContext must return a *tls.Conn for
+//     h2 to be negotiated, so no wrapper can see the decrypted frames.
+//     With x/net the pool dials, wraps the TLS connection (goAwaySniffer)
+//     and hands it to ClientConn.
+//   - Which failed streams the server surely did not process (above a
+//     GOAWAY's last stream ID, or refused before being written), to re-send
+//     them at once: neither library exports that error; x/net's message
+//     strings are matched (isUnprocessed in sender.go), and the GOAWAY
+//     tests pin them to the library version in go.mod, so an upgrade that
+//     changes them fails the tests instead of losing notifications. The
+//     standard library's equivalents are unexported too, and its ClientConn
+//     (unlike its Transport) does not retry them itself.
+//
+// So the pool keeps x/net until the standard library exposes the GOAWAY
+// frame's debug data or a typed "not processed" error. (Checked against
+// Go 1.26.8's net/http: clientconn.go dials through Transport.dialConn,
+// which looks for a *tls.Conn to read the negotiated protocol; h2_bundle.go
+// keeps http2GoAwayError unexported.)
+//
 // pool is the set of HTTP/2 connections of one team and key to one APNs
 // host. It opens a connection when every usable one has reached the
 // server's stream limit (up to maxConns usable connections), one dial at a
