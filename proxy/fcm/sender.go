@@ -248,9 +248,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 // the code and the recipient's fingerprint); this one adds what only the
 // sender knows (project, attempts).
 func (s *Sender) fail(d Delivery, e *translate.Error, attempts int) *translate.Error {
-	if attempts > 1 {
-		e.Message += fmt.Sprintf(" (after %d attempts)", attempts)
-	}
+	translate.WithAttempts(e, attempts)
 	args := []any{"credential", d.Credential, "project", d.Tokens.Account().ProjectID,
 		"token", translate.FingerprintString(d.Request.Token), "code", e.Code, "attempts", attempts}
 	if e.Upstream != nil {
@@ -261,14 +259,9 @@ func (s *Sender) fail(d Delivery, e *translate.Error, attempts int) *translate.E
 }
 
 // backoff is exponential with jitter from 100 ms, capped at 5 s, or FCM's
-// Retry-After.
+// Retry-After (translate.Backoff, as every sender).
 func backoff(attempt, retryAfter int) time.Duration {
-	if retryAfter > 0 {
-		return time.Duration(retryAfter) * time.Second
-	}
-	ceil := 100 * time.Millisecond << min(attempt-1, 6)
-	ceil = min(ceil, 5*time.Second)
-	return ceil/2 + rand.N(ceil/2+1)
+	return translate.Backoff(attempt, retryAfter, 100*time.Millisecond, 5*time.Second, rand.N[time.Duration])
 }
 
 // post makes one attempt: FCM's message name and status on success, else
