@@ -109,7 +109,9 @@ func demoSubscription(push string) (endpoint string, keys fakepush.Keys) {
 	}
 }
 
-// Examples are the notification lines printed for the given addresses.
+// Examples are the notification lines printed for the given addresses. A
+// new platform adds its line here, its fake in Start, and the line to the
+// README's Try it section (TestDemoLinesAreInREADME checks it).
 func Examples(a Addrs) []Example {
 	post := func(body string) string {
 		return "curl -s " + a.API + "/v1/notifications -H 'Content-Type: application/json' -d '" + body + "'"

@@ -236,8 +236,15 @@ func checkTopics(c *Credential, a proxy.APNsConfig) {
 	}
 }
 
-// devMarkers are the parts of a bundle ID that mark a development build.
-var devMarkers = []string{"dev", "debug", "development", "sandbox"}
+// devMarker reports whether a dot-separated part of a bundle ID marks a
+// development build.
+func devMarker(part string) bool {
+	switch part {
+	case "dev", "debug", "development", "sandbox":
+		return true
+	}
+	return false
+}
 
 // checkEnvironment reports the APNs host and the development heuristic
 // described in the file comment.
@@ -256,7 +263,7 @@ func checkEnvironment(c *Credential, cfg *proxy.Config, a proxy.APNsConfig) {
 	var releaseLike []string
 	for _, t := range a.Topics {
 		parts := strings.Split(strings.ToLower(t), ".")
-		marked := slices.ContainsFunc(parts, func(p string) bool { return slices.Contains(devMarkers, p) })
+		marked := slices.ContainsFunc(parts, devMarker)
 		covered := slices.ContainsFunc(cfg.APNs, func(o proxy.APNsConfig) bool {
 			return o.Name != a.Name && (o.Environment == "production" || o.Environment == "auto") && slices.Contains(o.Topics, t)
 		})
