@@ -243,8 +243,9 @@ func requestTimeout(r *http.Request, def time.Duration) (time.Duration, *transla
 	if v == "" {
 		return def, nil
 	}
-	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-	if err != nil || f != f || f < MinRequestTimeout.Seconds() {
+	v = strings.TrimSpace(v)
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !decimalSeconds(v) || f < MinRequestTimeout.Seconds() {
 		return 0, translate.Invalid("X-Request-Timeout", "must be a number of seconds from %g, such as 2.5, not %q", MinRequestTimeout.Seconds(), v).
 			WithHint("send the seconds the caller can wait, retries included (at most " + MaxRequestTimeout.String() + "), or leave the header out for request_timeout")
 	}
@@ -252,6 +253,24 @@ func requestTimeout(r *http.Request, def time.Duration) (time.Duration, *transla
 		return MaxRequestTimeout, nil
 	}
 	return time.Duration(f * float64(time.Second)), nil
+}
+
+// decimalSeconds says v is a plain decimal number (digits, at most one
+// point): what X-Request-Timeout takes, not Go's float syntax (Inf, NaN,
+// 0x1p3, 1_0, 1e3).
+func decimalSeconds(v string) bool {
+	digits, point := 0, false
+	for _, c := range v {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !point:
+			point = true
+		default:
+			return false
+		}
+	}
+	return digits > 0
 }
 
 // budgetChunk is how many bytes a body of unknown length takes from the

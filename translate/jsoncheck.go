@@ -24,11 +24,18 @@ type jsonProblem struct {
 //
 // It expects a document that encoding/json already parsed; on anything
 // else it stops without a finding (and never panics or loops: fuzzed).
-func checkJSON(data []byte, allowNull func(path []string) bool) *jsonProblem {
-	c := jsonChecker{data: data, allowNull: allowNull}
+//   - a key that is not exactly one of the field names of a fixed-shape
+//     object (fields: encoding/json would match "Title" to title).
+func checkJSON(data []byte, allowNull func(path []string) bool, fields fieldSet) *jsonProblem {
+	c := jsonChecker{data: data, allowNull: allowNull, fields: fields}
 	c.skipSpace()
 	c.value()
 	return c.found
+}
+
+// checkJSONLoose is checkJSON without field names (tests and fuzzing).
+func checkJSONLoose(data []byte, allowNull func(path []string) bool) *jsonProblem {
+	return checkJSON(data, allowNull, nil)
 }
 
 type jsonChecker struct {
@@ -36,6 +43,7 @@ type jsonChecker struct {
 	i         int
 	path      []string
 	allowNull func(path []string) bool
+	fields    fieldSet
 	found     *jsonProblem
 }
 
@@ -108,6 +116,10 @@ func (c *jsonChecker) object() {
 	c.i++ // {
 	var keys []string
 	var seen map[string]bool
+	var names map[string]bool // the exact field names here, if the shape is fixed
+	if c.fields != nil {
+		names = c.fields[joinPath(c.path)]
+	}
 	for c.found == nil {
 		c.skipSpace()
 		if c.i >= len(c.data) {
@@ -153,6 +165,10 @@ func (c *jsonChecker) object() {
 		c.path = append(c.path, key)
 		if dup {
 			c.fail("the key appears twice in one object; send it once")
+			return
+		}
+		if names != nil && !names[key] {
+			c.fail("unknown field (field names are case-sensitive)")
 			return
 		}
 		c.skipSpace()

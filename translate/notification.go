@@ -111,7 +111,7 @@ func DecodeNotification(data []byte) (*Notification, *Error) {
 	if err := decodeStrict(data, &n); err != nil {
 		return nil, err
 	}
-	if p := checkJSON(data, notificationNullAllowed); p != nil {
+	if p := checkJSON(data, notificationNullAllowed, notificationFields); p != nil {
 		return nil, problemError(p)
 	}
 	return &n, nil
@@ -159,7 +159,7 @@ func DecodeBatch(data []byte) ([]json.RawMessage, *Error) {
 	}
 	// The entries are checked one by one when they are decoded; here only
 	// the envelope (a duplicate "notifications", a null).
-	if p := checkJSON(data, func(p []string) bool { return len(p) >= 1 }); p != nil && !strings.HasPrefix(p.path, "notifications[") {
+	if p := checkJSON(data, func(p []string) bool { return len(p) >= 1 }, batchFields); p != nil && !strings.HasPrefix(p.path, "notifications[") {
 		return nil, problemError(p)
 	}
 	if b.Notifications == nil {
