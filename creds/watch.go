@@ -109,16 +109,41 @@ func watchPoints(p string) []point {
 			pts = append(pts, point{filepath.Dir(real), filepath.Base(real)})
 		}
 	}
-	if base := filepath.Base(abs); strings.ContainsAny(base, "*?[") {
-		if dir, ok := walk(filepath.Dir(abs), &pts); ok {
+	dirPattern, base := filepath.Dir(abs), filepath.Base(abs)
+	dirs := []string{dirPattern}
+	if strings.ContainsAny(dirPattern, "*?[") {
+		// A pattern in a directory part (key_file: /secrets/keys-*/k.p8):
+		// its first patterned component is watched by name in its parent,
+		// so that a new match is seen, and every directory matching now is
+		// watched like a plain one.
+		sep := string(filepath.Separator)
+		comps := strings.Split(dirPattern, sep)
+		for i, c := range comps {
+			if strings.ContainsAny(c, "*?[") {
+				parent := strings.Join(comps[:i], sep)
+				if parent == "" {
+					parent = sep
+				}
+				if parent, ok := walk(parent, &pts); ok {
+					pts = append(pts, point{parent, c})
+				}
+				break
+			}
+		}
+		dirs, _ = filepath.Glob(dirPattern)
+	}
+	for _, d := range dirs {
+		if !strings.ContainsAny(base, "*?[") {
+			add(filepath.Join(d, base))
+			continue
+		}
+		if dir, ok := walk(d, &pts); ok {
 			pts = append(pts, point{dir, base})
 			matches, _ := filepath.Glob(filepath.Join(dir, base))
 			for _, m := range matches {
 				add(m)
 			}
 		}
-	} else {
-		add(abs)
 	}
 	return slices.DeleteFunc(pts, func(pt point) bool { return strings.HasPrefix(filepath.Base(pt.dir), "..") })
 }

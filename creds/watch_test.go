@@ -288,6 +288,23 @@ func TestWatcherRelevantEvents(t *testing.T) {
 			mustWrite(t, p, "old")
 			return p, func() { must(t, os.Chmod(p, 0o644)) }
 		}},
+		{"pattern in a directory part: the file in a matching directory rewritten", func(t *testing.T, dir string) (string, func()) {
+			must(t, os.MkdirAll(filepath.Join(dir, "keys-2026"), 0o700))
+			p := filepath.Join(dir, "keys-2026", "AuthKey_ABC123DEFG.p8")
+			mustWrite(t, p, "old")
+			return filepath.Join(dir, "keys-*", "AuthKey_ABC123DEFG.p8"), func() {
+				f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+				must(t, err)
+				_, _ = f.WriteString("new")
+				must(t, f.Close())
+			}
+		}},
+		{"pattern in a directory part: a new matching directory", func(t *testing.T, dir string) (string, func()) {
+			return filepath.Join(dir, "keys-*", "AuthKey_ABC123DEFG.p8"), func() {
+				must(t, os.MkdirAll(filepath.Join(dir, "keys-2027"), 0o700))
+				mustWrite(t, filepath.Join(dir, "keys-2027", "AuthKey_ABC123DEFG.p8"), "new")
+			}
+		}},
 		{"glob match created", func(t *testing.T, dir string) (string, func()) {
 			return filepath.Join(dir, "AuthKey_*.p8"), func() { mustWrite(t, filepath.Join(dir, "AuthKey_NEWKEY1234.p8"), "new") }
 		}},
