@@ -12,10 +12,12 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -56,6 +58,8 @@ const (
 const (
 	TargetBuiltIn  = "built-in fake APNs"
 	TargetExternal = "external pushproxy"
+	// TargetExternalFake: --direct --fake, a fake APNs in its own process.
+	TargetExternalFake = "external fake APNs"
 )
 
 // Report is the summary of a run; pushproxy bench --json prints it as is.
@@ -94,6 +98,11 @@ type Report struct {
 	// every notification; absent when each notification had a random one.
 	Token       string `json:"token_fingerprint,omitempty"`
 	Interrupted bool   `json:"interrupted,omitempty"`
+	// CPU is, per process named with --cpu and for the load client itself,
+	// the CPU it spent during the run; Machine says how busy the rest of
+	// the machine was meanwhile. Both absent without --cpu.
+	CPU     []ProcCPU `json:"cpu,omitempty"`
+	Machine *Machine  `json:"machine,omitempty"`
 }
 
 // Options are one run's parameters (the flags of pushproxy bench).
@@ -106,6 +115,18 @@ type Options struct {
 	Topic   string // to.apns.topic; "": the credential's first (com.example.app when self-contained)
 	Direct  bool   // drive the built-in fake APNs directly, without pushproxy
 	Timeout time.Duration
+
+	// Fake is the URL of a fake APNs running as a process of its own
+	// (internal/fakeapns/cmd/fakeapns), driven directly by the x/net/http2
+	// client (with Direct): the baseline of a separate-process run. CAFile
+	// is its CA, KeyFile the .p8 it trusts, KeyID and TeamID its identity
+	// (default ABC123DEFG, DEF123GHIJ).
+	Fake, CAFile, KeyFile, KeyID, TeamID string
+	// Watches are processes whose CPU the run measures (--cpu NAME=PID),
+	// besides the load client's own; MaxOtherLoad is the CPU (in cores)
+	// the rest of the machine may use before the run is flagged.
+	Watches      []Watch
+	MaxOtherLoad float64
 }
 
 // Check says what is wrong with the options, if anything (the error names
@@ -124,6 +145,10 @@ func (f Options) Check() error {
 		return errors.New("--direct drives the built-in fake APNs; it cannot be combined with --url")
 	case f.Direct && f.Batch > 0:
 		return errors.New("--batch goes through pushproxy; it cannot be combined with --direct")
+	case f.Fake != "" && !f.Direct:
+		return errors.New("--fake is the baseline's upstream; it goes with --direct")
+	case f.Fake != "" && (f.CAFile == "" || f.KeyFile == ""):
+		return errors.New("--fake needs --ca and --key")
 	}
 	if f.Token != "" {
 		if e := translate.ValidDeviceToken(f.Token); e != nil {
@@ -136,10 +161,15 @@ func (f Options) Check() error {
 // runEnv is what one run talks to.
 type runEnv struct {
 	base   string           // pushproxy's base URL ("" in direct mode)
-	fake   *fakeapns.Server // nil with --url
+	fake   *fakeapns.Server // nil with --url and --fake
 	key    *ecdsa.PrivateKey
 	bundle string
 	close  func() error
+
+	// The fake APNs the direct client drives.
+	fakeURL       string
+	fakeRoots     *x509.CertPool
+	keyID, teamID string
 }
 
 // startSelfContained starts a fake APNs and, unless direct, an in-process
@@ -174,6 +204,7 @@ func startSelfContained(f Options) (_ *runEnv, err error) {
 		return nil, err
 	}
 	fake.AddKey(benchTeamID, benchKeyID, &env.key.PublicKey, env.bundle)
+	env.fakeURL, env.fakeRoots, env.keyID, env.teamID = fake.URL(), fake.CertPool(), benchKeyID, benchTeamID
 	if f.Direct {
 		return env, nil
 	}
@@ -257,13 +288,20 @@ type plan struct {
 func Run(ctx context.Context, f Options) (*Report, error) {
 	rep := &Report{N: f.N, Concurrency: f.C, FailuresBy: map[string]int{}}
 	var env *runEnv
-	if f.URL == "" {
+	switch {
+	case f.Fake != "":
+		var err error
+		if env, err = externalFake(f); err != nil {
+			return nil, err
+		}
+		rep.Target = TargetExternalFake
+	case f.URL == "":
 		var err error
 		if env, err = startSelfContained(f); err != nil {
 			return nil, fmt.Errorf("starting the built-in fake APNs and pushproxy: %w", err)
 		}
 		rep.Target = TargetBuiltIn
-	} else {
+	default:
 		env = &runEnv{base: strings.TrimRight(f.URL, "/"), bundle: f.Topic, close: func() error { return nil }}
 		rep.Target = TargetExternal
 	}
@@ -293,7 +331,7 @@ func makePlan(f Options, env *runEnv) (*plan, error) {
 	one := func(u int) int { return 1 }
 	same := func(u int) int { return u }
 	if f.Direct {
-		d, err := newDirectClient(env.fake, env.key, env.bundle, f.Timeout)
+		d, err := newDirectClient(env, f.Timeout)
 		if err != nil {
 			return nil, err
 		}
@@ -360,6 +398,12 @@ func runBenchOn(ctx context.Context, f Options, env *runEnv, rep *Report) error 
 		signedBefore, haveSigned = tokensSigned(ctx, env.base)
 	}
 
+	var cpuBefore cpuSnapshot
+	if len(f.Watches) > 0 {
+		if cpuBefore, err = snapshotCPU(f.Watches); err != nil {
+			return err
+		}
+	}
 	latencies := make([]time.Duration, f.N)
 	keys := make([]string, f.N)
 	finished := make([]bool, f.N)
@@ -385,6 +429,12 @@ func runBenchOn(ctx context.Context, f Options, env *runEnv, rep *Report) error 
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	var cpuAfter cpuSnapshot
+	if len(f.Watches) > 0 {
+		if cpuAfter, err = snapshotCPU(f.Watches); err != nil {
+			return err
+		}
+	}
 
 	done := latencies[:0]
 	for i, ok := range finished {
@@ -416,6 +466,11 @@ func runBenchOn(ctx context.Context, f Options, env *runEnv, rep *Report) error 
 			n := after - signedBefore
 			rep.TokensSigned = &n
 		}
+	}
+	if len(f.Watches) > 0 {
+		var m Machine
+		rep.CPU, m = cpuReport(f.Watches, cpuBefore, cpuAfter, len(done), elapsed.Seconds(), f.MaxOtherLoad)
+		rep.Machine = &m
 	}
 	if env.fake != nil {
 		n := env.fake.Conns()
@@ -477,6 +532,16 @@ func (r *Report) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  tokens signed  %d provider token(s) %s\n", *r.TokensSigned, scope)
 	}
+	for _, c := range r.CPU {
+		fmt.Fprintf(w, "  CPU            %-12s %7.1f µs/notification  %.2f cores (pid %d)\n", c.Name, c.MicrosPerNotification, c.Cores, c.PID)
+	}
+	if m := r.Machine; m != nil {
+		flag := ""
+		if m.Flagged {
+			flag = "  FLAGGED: other load on the machine"
+		}
+		fmt.Fprintf(w, "  machine        %d CPUs, other load %.2f cores, load average %.2f %.2f %.2f%s\n", m.CPUs, m.OtherCores, m.LoadAvg[0], m.LoadAvg[1], m.LoadAvg[2], flag)
+	}
 	if r.UpstreamConns != nil {
 		fmt.Fprintf(w, "  APNs conns     %d TLS connection(s) to the fake APNs\n", *r.UpstreamConns)
 	}
@@ -488,4 +553,31 @@ func (r *Report) Print(w io.Writer) {
 	if r.Interrupted {
 		fmt.Fprintf(w, "  interrupted before the end\n")
 	}
+}
+
+// externalFake is the environment of --direct --fake: a fake APNs in a
+// process of its own, its CA and the key it trusts read from files.
+func externalFake(f Options) (*runEnv, error) {
+	pem, err := os.ReadFile(f.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("--ca: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca: no PEM certificate in %s", f.CAFile)
+	}
+	p8, err := os.ReadFile(f.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--key: %w", err)
+	}
+	key, err := creds.ParseP8(p8)
+	if err != nil {
+		return nil, fmt.Errorf("--key: %w", err)
+	}
+	env := &runEnv{
+		key: key, bundle: cmp.Or(f.Topic, benchBundle), close: func() error { return nil },
+		fakeURL: strings.TrimRight(f.Fake, "/"), fakeRoots: roots,
+		keyID: cmp.Or(f.KeyID, benchKeyID), teamID: cmp.Or(f.TeamID, benchTeamID),
+	}
+	return env, nil
 }

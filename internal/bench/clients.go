@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"crypto/tls"
 	"encoding/json"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/net/http2"
 
-	"github.com/pushproxy/pushproxy/internal/fakeapns"
 	"github.com/pushproxy/pushproxy/translate"
 )
 
@@ -165,17 +163,17 @@ type directClient struct {
 // directPayload is what the direct client sends every time.
 const directPayload = `{"aps":{"alert":{"title":"Hello","body":"World"}}}`
 
-func newDirectClient(fake *fakeapns.Server, key *ecdsa.PrivateKey, bundle string, timeout time.Duration) (*directClient, error) {
-	t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": benchTeamID, "iat": time.Now().Unix()})
-	t.Header["kid"] = benchKeyID
-	signed, err := t.SignedString(key)
+func newDirectClient(env *runEnv, timeout time.Duration) (*directClient, error) {
+	t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": env.teamID, "iat": time.Now().Unix()})
+	t.Header["kid"] = env.keyID
+	signed, err := t.SignedString(env.key)
 	if err != nil {
 		return nil, err
 	}
 	return &directClient{
-		tr:     &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: fake.CertPool(), MinVersion: tls.VersionTLS12}},
-		base:   fake.URL(),
-		bundle: bundle, jwt: "bearer " + signed, timeout: timeout,
+		tr:     &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: env.fakeRoots, MinVersion: tls.VersionTLS12}},
+		base:   env.fakeURL,
+		bundle: env.bundle, jwt: "bearer " + signed, timeout: timeout,
 	}, nil
 }
 
