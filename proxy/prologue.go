@@ -299,4 +299,3 @@ func shuttingDown() *translate.Error {
 	e.RetryAfter = 1
 	return e
 }
-
