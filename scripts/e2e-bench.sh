@@ -16,6 +16,7 @@
 #
 # Usage: scripts/e2e-bench.sh [rounds (5)] [notifications per side (20000)]
 # Environment: BASE=<revision> (default 4582aa0; empty: no baseline binary),
+# BASE_BIN=<pushproxy binary> instead of BASE (before/after of one change),
 # C=<concurrency> (64), MAX_OTHER=<cores> (0.25), KEEP=<dir> to keep the JSON
 # of every run there, GOGC_HEAD / GOGC_BASE to set GOGC for one binary only.
 set -euo pipefail
@@ -33,7 +34,11 @@ trap cleanup EXIT
 go build -o "$tmp/pushproxy" ./cmd/pushproxy
 go build -o "$tmp/fakeapns" ./internal/fakeapns/cmd/fakeapns
 sides=(head direct)
-if [[ -n $base_rev ]]; then
+if [[ -n ${BASE_BIN-} ]]; then # a binary built before a change: measures the change
+  cp "$BASE_BIN" "$tmp/pushproxy-base"
+  base_rev="$BASE_BIN"
+  sides=(base head direct)
+elif [[ -n $base_rev ]]; then
   mkdir "$tmp/base-src"
   git archive "$base_rev" | tar -x -C "$tmp/base-src"
   (cd "$tmp/base-src" && go build -o "$tmp/pushproxy-base" ./cmd/pushproxy)

@@ -44,6 +44,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, noConfigMessage())
 		return 2
 	}
+	tuneGC() // GOGC 400 and a 64 MiB soft limit unless set in the environment: gc.go
 	cfg, err := proxy.LoadConfig(*configPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "pushproxy: %v\n", err)
