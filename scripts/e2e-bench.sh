@@ -18,7 +18,8 @@
 # Environment: BASE=<revision> (default 4582aa0; empty: no baseline binary),
 # BASE_BIN=<pushproxy binary> instead of BASE (before/after of one change),
 # C=<concurrency> (64), MAX_OTHER=<cores> (0.25), KEEP=<dir> to keep the JSON
-# of every run there, GOGC_HEAD / GOGC_BASE to set GOGC for one binary only.
+# of every run there, ENV_HEAD / ENV_BASE="VAR=value …" for one binary's
+# environment only (GOGC=100, GOMAXPROCS=1 …).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-5}"
@@ -67,9 +68,10 @@ upstream:
   apns_development_url: $url
   ca_file: $tmp/ca.pem
 YAML
-  bin="$tmp/pushproxy"; gogc="${GOGC_HEAD-}"
-  [[ $s == base ]] && { bin="$tmp/pushproxy-base"; gogc="${GOGC_BASE-}"; }
-  if [[ -n $gogc ]]; then GOGC="$gogc" "$bin" serve --config "$tmp/$s.yaml" 2>"$tmp/$s.log" & else "$bin" serve --config "$tmp/$s.yaml" 2>"$tmp/$s.log" & fi
+  bin="$tmp/pushproxy"; extra="${ENV_HEAD-}"
+  [[ $s == base ]] && { bin="$tmp/pushproxy-base"; extra="${ENV_BASE-}"; }
+  # shellcheck disable=SC2086 # ENV_* are VAR=value words
+  env $extra "$bin" serve --config "$tmp/$s.yaml" 2>"$tmp/$s.log" &
   pid[$s]=$!
   pids+=("${pid[$s]}")
   until "$tmp/pushproxy" healthcheck --url "http://127.0.0.1:${port[$s]}" >/dev/null 2>&1; do sleep 0.02; done
