@@ -198,62 +198,20 @@ func BuildAPNs(n *Notification, t APNsTarget) (*APNsRequest, *Error) {
 		return "", false
 	}
 
-	// aps dictionary: derived from neutral fields, then the overrides.
-	aps := map[string]any{}
-	alert := map[string]any{}
-	if n.Title != "" {
-		alert["title"] = n.Title
+	if n.Badge != nil && *n.Badge < 0 {
+		return nil, Invalid("badge", "must be 0 or more (0 clears the badge)")
 	}
-	if n.Subtitle != "" {
-		alert["subtitle"] = n.Subtitle
-	}
-	if n.Body != "" {
-		alert["body"] = n.Body
-	}
-	if len(alert) > 0 {
-		aps["alert"] = alert
-	}
-	if n.Badge != nil {
-		if *n.Badge < 0 {
-			return nil, Invalid("badge", "must be 0 or more (0 clears the badge)")
+	// Without per-platform aps or payload overrides and with a plain sound
+	// name (the common notification), the payload is written directly by
+	// appendAPNsPayload; otherwise through maps and encoding/json. Both give
+	// the same bytes (TestAPNsPayloadFastPathSameBytes).
+	fast := len(ov.APS) == 0 && len(ov.Payload) == 0 && (len(n.Sound) == 0 || plainJSONString(n.Sound))
+	var aps map[string]any
+	if !fast {
+		var e *Error
+		if aps, e = buildAPS(n, ov); e != nil {
+			return nil, e
 		}
-		aps["badge"] = *n.Badge
-	}
-	if len(n.Sound) > 0 {
-		var s any
-		if err := json.Unmarshal(n.Sound, &s); err != nil {
-			return nil, Invalid("sound", "is not valid JSON")
-		}
-		switch s.(type) {
-		case string, map[string]any:
-			aps["sound"] = s
-		default:
-			return nil, Invalid("sound", "must be a sound name or an APNs sound dictionary")
-		}
-	}
-	if n.Image != "" {
-		aps["mutable-content"] = 1
-	}
-	for k, raw := range ov.APS {
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, Invalid("apns.aps."+k, "is not valid JSON")
-		}
-		if err := checkAPSKey(k, v); err != nil {
-			return nil, err
-		}
-		if k == "alert" {
-			if m, ok := v.(map[string]any); ok {
-				maps.Copy(alert, m)
-				aps["alert"] = alert
-				continue
-			}
-		}
-		if v == nil {
-			delete(aps, k)
-			continue
-		}
-		aps[k] = v
 	}
 
 	// Push type: explicit, header override, or derived.
@@ -261,12 +219,17 @@ func BuildAPNs(n *Notification, t APNsTarget) (*APNsRequest, *Error) {
 	if v, ok := hdr("apns-push-type"); ok {
 		pushType = v
 	}
-	visible := aps["alert"] != nil || aps["badge"] != nil || aps["sound"] != nil
+	visible := n.Title != "" || n.Subtitle != "" || n.Body != "" || n.Badge != nil || len(n.Sound) > 0
+	contentAvailable := false
+	if !fast {
+		visible = aps["alert"] != nil || aps["badge"] != nil || aps["sound"] != nil
+		contentAvailable = aps["content-available"] != nil
+	}
 	if pushType == "" {
 		switch {
 		case visible:
 			pushType = PushAlert
-		case len(n.Data) > 0 || aps["content-available"] != nil || len(ov.Payload) > 0:
+		case len(n.Data) > 0 || contentAvailable || len(ov.Payload) > 0:
 			pushType = PushBackground
 		default:
 			return nil, Invalid("", "the notification is empty: give a title or body, a badge, a sound, or data for a background push")
@@ -281,9 +244,11 @@ func BuildAPNs(n *Notification, t APNsTarget) (*APNsRequest, *Error) {
 		if visible {
 			return nil, Invalid("push_type", "a background push cannot carry an alert, badge or sound; drop push_type or the visible fields")
 		}
-		aps["content-available"] = 1
+		contentAvailable = true
+		if !fast {
+			aps["content-available"] = 1
+		}
 	}
-
 	// Priority.
 	prio := info.Priorities[0]
 	switch n.Priority {
@@ -379,6 +344,30 @@ func BuildAPNs(n *Notification, t APNsTarget) (*APNsRequest, *Error) {
 	}
 	req.ID = strings.ToLower(id)
 
+	if fast {
+		for k := range n.Data {
+			if k == "aps" {
+				return nil, Invalid("data.aps", "is reserved by APNs; use apns.aps to set aps keys")
+			}
+		}
+		payload, err := appendAPNsPayload(make([]byte, 0, 64+len(n.Title)+len(n.Subtitle)+len(n.Body)+len(n.Image)+len(n.URL)+len(n.Sound)+dataSize(n.Data)), n, contentAvailable)
+		if err != nil {
+			return nil, Invalid("data", "cannot be encoded as JSON: %v", err)
+		}
+		req.Payload = payload
+		return checkAPNsSize(req, info)
+	}
+	payload, e := encodeAPNsBody(n, ov, aps)
+	if e != nil {
+		return nil, e
+	}
+	req.Payload = payload
+	return checkAPNsSize(req, info)
+}
+
+// encodeAPNsBody is the payload through maps and encoding/json: the custom
+// keys (data, image, url, apns.payload) beside aps.
+func encodeAPNsBody(n *Notification, ov APNsOverrides, aps map[string]any) ([]byte, *Error) {
 	// Body: custom keys beside aps.
 	body := map[string]any{}
 	for k, raw := range n.Data {
@@ -406,7 +395,11 @@ func BuildAPNs(n *Notification, t APNsTarget) (*APNsRequest, *Error) {
 	if err := enc.Encode(body); err != nil {
 		return nil, Invalid("data", "cannot be encoded as JSON: %v", err)
 	}
-	req.Payload = bytes.TrimRight(buf.Bytes(), "\n")
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// checkAPNsSize refuses a payload over the push type's limit.
+func checkAPNsSize(req *APNsRequest, info PushTypeInfo) (*APNsRequest, *Error) {
 	limit := APNsMaxPayload
 	if info.Name == PushVoIP {
 		limit = APNsMaxVoIPPayload
@@ -476,4 +469,64 @@ func article(word string) string {
 		return "an " + word
 	}
 	return "a " + word
+}
+
+// buildAPS is the aps dictionary derived from the neutral fields, then the
+// caller's apns.aps overrides.
+func buildAPS(n *Notification, ov APNsOverrides) (map[string]any, *Error) {
+	aps := map[string]any{}
+	alert := map[string]any{}
+	if n.Title != "" {
+		alert["title"] = n.Title
+	}
+	if n.Subtitle != "" {
+		alert["subtitle"] = n.Subtitle
+	}
+	if n.Body != "" {
+		alert["body"] = n.Body
+	}
+	if len(alert) > 0 {
+		aps["alert"] = alert
+	}
+	if n.Badge != nil {
+		aps["badge"] = *n.Badge
+	}
+	if len(n.Sound) > 0 {
+		var s any
+		if err := json.Unmarshal(n.Sound, &s); err != nil {
+			return nil, Invalid("sound", "is not valid JSON")
+		}
+		switch s.(type) {
+		case string, map[string]any:
+			aps["sound"] = s
+		default:
+			return nil, Invalid("sound", "must be a sound name or an APNs sound dictionary")
+		}
+	}
+	if n.Image != "" {
+		aps["mutable-content"] = 1
+	}
+	for k, raw := range ov.APS {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, Invalid("apns.aps."+k, "is not valid JSON")
+		}
+		if err := checkAPSKey(k, v); err != nil {
+			return nil, err
+		}
+		if k == "alert" {
+			if m, ok := v.(map[string]any); ok {
+				maps.Copy(alert, m)
+				aps["alert"] = alert
+				continue
+			}
+		}
+		if v == nil {
+			delete(aps, k)
+			continue
+		}
+		aps[k] = v
+	}
+
+	return aps, nil
 }
