@@ -451,6 +451,22 @@ func (s *FCMTokenSource) Warm(ctx context.Context) error {
 	return err
 }
 
+// Prefetch starts fetching a token in the background when none is cached
+// and none is being fetched (and no failure's cooldown runs), without
+// waiting: the credential store calls it when a service account loads, so
+// that the first notification finds a token. Close stops the fetch.
+func (s *FCMTokenSource) Prefetch() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.cur.Load(); t != nil && time.Now().Before(t.Expiry) {
+		return
+	}
+	if s.closed || s.inflight != nil || time.Now().Before(s.retryAt) {
+		return
+	}
+	s.startFetchLocked()
+}
+
 // Refresh returns a token other than refused (FCM answered 401 to it): a
 // newer one if another caller already renewed it, else a new fetch waited
 // for inside ctx.

@@ -3,6 +3,7 @@ package creds
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
@@ -32,10 +33,14 @@ type VAPIDSpec struct {
 
 // Spec is the set of credential files a Store loads.
 type Spec struct {
-	APNs          []APNsSpec
-	VAPID         []VAPIDSpec // first = primary
-	VAPIDSubject  string      // mailto: or https: (checked by ValidateSubject)
-	AuthTokenFile string      // "" → no bearer token required
+	APNs         []APNsSpec
+	VAPID        []VAPIDSpec // first = primary
+	VAPIDSubject string      // mailto: or https: (checked by ValidateSubject)
+	FCM          []FCMSpec   // first = the default (to.fcm.credential absent)
+	// FCMTokenURL, if set, replaces every service-account file's token_uri
+	// (upstream.fcm_token_url; https).
+	FCMTokenURL   string
+	AuthTokenFile string // "" → no bearer token required
 }
 
 // State of a credential in a snapshot.
@@ -81,6 +86,7 @@ func (c *VAPIDCredential) Usable() bool { return c != nil && c.Key != nil && c.S
 type Snapshot struct {
 	APNs      []*APNsCredential  // configuration order
 	VAPID     []*VAPIDCredential // configuration order: first = primary
+	FCM       []*FCMCredential   // configuration order: first = default
 	AuthToken []byte             // trimmed; nil when not required
 	AuthError string             // load error of the auth token file
 	Generated time.Time
@@ -94,6 +100,25 @@ func (s *Snapshot) VAPIDByName(name string) *VAPIDCredential {
 		}
 	}
 	return nil
+}
+
+// FCMByName returns the FCM credential with this name.
+func (s *Snapshot) FCMByName(name string) *FCMCredential {
+	for _, c := range s.FCM {
+		if c.Spec.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// FCMNames returns the configured FCM credential names.
+func (s *Snapshot) FCMNames() []string {
+	var out []string
+	for _, c := range s.FCM {
+		out = append(out, c.Spec.Name)
+	}
+	return slices.Clip(out)
 }
 
 // APNsByName returns the credential with this name.
@@ -135,8 +160,15 @@ func (s *Snapshot) APNsForTopic(topic string) *APNsCredential {
 type Options struct {
 	Now      func() time.Time
 	Logger   *slog.Logger
-	OnSign   func(kind string)   // a token was signed ("apns")
+	OnSign   func(kind string)   // a token was signed ("apns", "vapid"; "fcm": an assertion sent for an access token)
 	OnReload func(result string) // "ok" | "error" per reload that changed or failed something
+	// RootCAs are the roots trusted for FCM token endpoints (system +
+	// upstream.ca_file); nil means the system's. SetRootCAs changes them.
+	RootCAs *x509.CertPool
+	// NoFCMWarm turns off fetching a new FCM token source's first access
+	// token right after it loads (in the background): then the first
+	// notification waits for it.
+	NoFCMWarm bool
 }
 
 // Store holds the current Snapshot and reloads it from the files.
@@ -147,6 +179,8 @@ type Store struct {
 	mu      sync.Mutex // serialises reloads and spec changes
 	sources map[string]*TokenSource
 	signers map[string]*VAPIDSigner // by key fingerprint and subject: JWT caches survive reloads
+	roots   *x509.CertPool          // for FCM token endpoints; under mu
+	closed  bool                    // Close was called; under mu
 	cur     atomic.Pointer[Snapshot]
 }
 
@@ -159,9 +193,34 @@ func NewStore(spec Spec, opts Options) *Store {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{spec: spec, opts: opts, sources: map[string]*TokenSource{}, signers: map[string]*VAPIDSigner{}}
+	s := &Store{spec: spec, opts: opts, sources: map[string]*TokenSource{}, signers: map[string]*VAPIDSigner{}, roots: opts.RootCAs}
 	s.Reload()
 	return s
+}
+
+// SetRootCAs changes the roots trusted for FCM token endpoints (the CA file
+// changed); it takes effect with the next Reload, which gives each FCM
+// credential a new token source (the old ones close once unpublished).
+func (s *Store) SetRootCAs(roots *x509.CertPool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roots = roots
+}
+
+// Close stops the FCM token sources of the snapshot in force (their renewal
+// timers and fetches); Reload does nothing afterwards. Requests still
+// holding the snapshot keep the cached access tokens until they expire.
+func (s *Store) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if cur := s.cur.Load(); cur != nil {
+		for _, c := range cur.FCM {
+			if c.Tokens != nil {
+				c.Tokens.Close()
+			}
+		}
+	}
 }
 
 // Snapshot returns the current snapshot; callers keep it for the whole
@@ -189,6 +248,9 @@ func (s *Store) Paths() []string {
 	for _, v := range s.spec.VAPID {
 		out = append(out, v.File)
 	}
+	for _, f := range s.spec.FCM {
+		out = append(out, f.ServiceAccountFile)
+	}
 	if s.spec.AuthTokenFile != "" {
 		out = append(out, s.spec.AuthTokenFile)
 	}
@@ -200,6 +262,9 @@ func (s *Store) Paths() []string {
 func (s *Store) Reload() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
 	prev := s.cur.Load()
 	now := s.opts.Now()
 	next := &Snapshot{Generated: now}
@@ -253,6 +318,36 @@ func (s *Store) Reload() bool {
 		}
 		next.VAPID = append(next.VAPID, c)
 	}
+	var fresh []*FCMTokenSource // new token sources, warmed once published
+	for _, spec := range s.spec.FCM {
+		var old *FCMCredential
+		if prev != nil {
+			old = prev.FCMByName(spec.Name)
+		}
+		c, _, err := LoadFCMCredential(spec, old, s.fcmTokenOptions(), now)
+		if err != nil {
+			failed = true
+			switch {
+			case old != nil && old.LastError == c.LastError:
+				// Already said.
+			case c.Usable():
+				s.opts.Logger.Error("FCM service account failed to load; keeping the last good key",
+					"credential", spec.Name, "file", spec.ServiceAccountFile, "error", c.LastError, "state", c.State)
+			default:
+				s.opts.Logger.Error("FCM credential has no usable service account yet: its notifications are answered credentials_missing until service_account_file holds a valid service-account key (the file is re-read when it changes)",
+					"credential", spec.Name, "file", spec.ServiceAccountFile, "error", c.LastError, "state", c.State)
+			}
+		} else if old == nil || old.Tokens != c.Tokens || old.State != StateOK {
+			changed = true
+			if old == nil || old.Tokens != c.Tokens {
+				fresh = append(fresh, c.Tokens)
+			}
+			s.opts.Logger.Info("FCM service account loaded", "credential", spec.Name, "file", spec.ServiceAccountFile,
+				"client_email", c.Account.ClientEmail, "private_key_id", c.Account.PrivateKeyID,
+				"project_id", c.Account.ProjectID, "fingerprint", c.Fingerprint)
+		}
+		next.FCM = append(next.FCM, c)
+	}
 	if s.spec.AuthTokenFile != "" {
 		tok, err := readAuthToken(s.spec.AuthTokenFile)
 		switch {
@@ -279,6 +374,14 @@ func (s *Store) Reload() bool {
 	}
 	s.cur.Store(next)
 	s.evict(next)
+	if prev != nil {
+		closeUnused(prev, next)
+	}
+	if !s.opts.NoFCMWarm {
+		for _, src := range fresh {
+			src.Prefetch()
+		}
+	}
 	if s.opts.OnReload != nil {
 		switch {
 		case failed:
@@ -321,6 +424,35 @@ func (s *Store) evict(in *Snapshot) {
 	}
 }
 
+// fcmTokenOptions configure the token source of a newly loaded service
+// account. s.mu is held.
+func (s *Store) fcmTokenOptions() FCMTokenOptions {
+	o := FCMTokenOptions{TokenURL: s.spec.FCMTokenURL, RootCAs: s.roots, Logger: s.opts.Logger}
+	if s.opts.OnSign != nil {
+		o.OnFetch = func(error) { s.opts.OnSign("fcm") }
+	}
+	return o
+}
+
+// closeUnused closes the FCM token sources of prev that next does not use:
+// a service account swapped for another key, or whose credential left the
+// configuration. Requests still holding prev keep its cached tokens until
+// they expire; nothing renews them any more.
+func closeUnused(prev, next *Snapshot) {
+	used := make(map[*FCMTokenSource]bool, len(next.FCM))
+	for _, c := range next.FCM {
+		if c.Tokens != nil {
+			used[c.Tokens] = true
+		}
+	}
+	for _, c := range prev.FCM {
+		if c.Tokens != nil && !used[c.Tokens] {
+			c.Tokens.Close()
+			used[c.Tokens] = true // closed once even if listed twice
+		}
+	}
+}
+
 func sameNames(a, b *Snapshot) bool {
 	if len(a.VAPID) != len(b.VAPID) {
 		return false
@@ -330,7 +462,7 @@ func sameNames(a, b *Snapshot) bool {
 			return false
 		}
 	}
-	return slices.Equal(a.Names(), b.Names())
+	return slices.Equal(a.Names(), b.Names()) && slices.Equal(a.FCMNames(), b.FCMNames())
 }
 
 // loadVAPID reads one VAPID key; on failure it keeps the old key, if any.
@@ -387,6 +519,15 @@ func equalStates(a, b *Snapshot) bool {
 	for i := range a.APNs {
 		if a.APNs[i].State != b.APNs[i].State || a.APNs[i].Fingerprint != b.APNs[i].Fingerprint ||
 			!equalSpec(a.APNs[i].Spec, b.APNs[i].Spec) {
+			return false
+		}
+	}
+	if len(a.FCM) != len(b.FCM) {
+		return false
+	}
+	for i := range a.FCM {
+		x, y := a.FCM[i], b.FCM[i]
+		if x.Spec != y.Spec || x.State != y.State || x.Fingerprint != y.Fingerprint || x.Tokens != y.Tokens || x.LastError != y.LastError {
 			return false
 		}
 	}

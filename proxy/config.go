@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,6 +34,7 @@ type Config struct {
 	Log                  LogConfig      `yaml:"log"`
 	APNs                 []APNsConfig   `yaml:"apns"`
 	WebPush              *WebPushConfig `yaml:"webpush"`
+	FCM                  []FCMConfig    `yaml:"fcm"`
 	Upstream             UpstreamConfig `yaml:"upstream"`
 	Reload               ReloadConfig   `yaml:"reload"`
 }
@@ -72,11 +74,27 @@ type VAPIDKeyConfig struct {
 	File string `yaml:"file"`
 }
 
+// FCMConfig is one FCM credential: a Google service account's key file,
+// hence one Firebase project. Notifications pick it by to.fcm.credential,
+// else the first.
+type FCMConfig struct {
+	Name               string `yaml:"name"`
+	ServiceAccountFile string `yaml:"service_account_file"`
+	// ProjectID is the Firebase project to send for; "" means the file's
+	// project_id (a different value is refused when the file loads).
+	ProjectID string `yaml:"project_id"`
+}
+
 // UpstreamConfig overrides the upstream hosts and trusted roots.
 type UpstreamConfig struct {
 	APNsProductionURL  string `yaml:"apns_production_url"`
 	APNsDevelopmentURL string `yaml:"apns_development_url"`
 	CAFile             string `yaml:"ca_file"`
+	// FCMURL is the FCM HTTP v1 API origin; FCMTokenURL, if set, replaces
+	// every service-account file's token_uri (both https; for tests and
+	// private gateways).
+	FCMURL      string `yaml:"fcm_url"`
+	FCMTokenURL string `yaml:"fcm_token_url"`
 	// APNs connections: at most this many usable connections per team, key
 	// and host (each carries up to the server's stream limit, 1,000 at
 	// APNs); a connection with nothing read for PingInterval is PINGed and
@@ -108,6 +126,7 @@ func Defaults() Config {
 		Upstream: UpstreamConfig{
 			APNsProductionURL:  "https://api.push.apple.com",
 			APNsDevelopmentURL: "https://api.sandbox.push.apple.com",
+			FCMURL:             "https://fcm.googleapis.com",
 			APNsMaxConnections: 8,
 			APNsIdleTimeout:    5 * time.Minute,
 			APNsPingInterval:   30 * time.Second,
@@ -317,12 +336,42 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	fcmNames := map[string]bool{}
+	for i := range c.FCM {
+		f := &c.FCM[i]
+		where := fmt.Sprintf("fcm[%d]", i)
+		if f.Name == "" {
+			if i == 0 {
+				f.Name = "default"
+			} else {
+				bad("%s.name: is required when there are several fcm credentials (to.fcm.credential names one)", where)
+			}
+		}
+		if fcmNames[f.Name] {
+			bad("%s.name: %q is used twice", where, f.Name)
+		}
+		fcmNames[f.Name] = true
+		if f.ServiceAccountFile == "" {
+			bad("%s.service_account_file: is required (the service-account key JSON: Firebase console > Project settings > Service accounts > Generate new private key)", where)
+		}
+		if f.ProjectID != "" && !fcmProjectRe.MatchString(f.ProjectID) {
+			bad("%s.project_id: %q is not a Firebase project ID (lower-case letters, digits and hyphens)", where, f.ProjectID)
+		}
+	}
 	for _, u := range []struct{ name, v string }{
 		{"upstream.apns_production_url", c.Upstream.APNsProductionURL},
 		{"upstream.apns_development_url", c.Upstream.APNsDevelopmentURL},
 	} {
 		if !strings.HasPrefix(u.v, "https://") {
 			bad("%s: must be an https:// URL", u.name)
+		}
+	}
+	if err := httpsOrigin(c.Upstream.FCMURL); err != nil {
+		bad("upstream.fcm_url: %v", err)
+	}
+	if t := c.Upstream.FCMTokenURL; t != "" {
+		if u, err := url.Parse(t); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+			bad("upstream.fcm_token_url: must be an https:// URL without user-info (the signed assertion is a credential), not %q", t)
 		}
 	}
 	if c.Upstream.APNsMaxConnections <= 0 {
@@ -349,6 +398,21 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// fcmProjectRe is a Google Cloud project ID: 6 to 30 lower-case letters,
+// digits and hyphens, starting with a letter (older projects may carry a
+// domain prefix "example.com:", accepted too).
+var fcmProjectRe = regexp.MustCompile(`^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+
+// httpsOrigin checks an upstream origin: https, a host, no path, query or
+// user-info.
+func httpsOrigin(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return fmt.Errorf("must be an https:// origin without path, such as https://fcm.googleapis.com, not %q", s)
+	}
+	return nil
+}
+
 // CredSpec is the credential file set of this configuration.
 func (c *Config) CredSpec() creds.Spec {
 	var s creds.Spec
@@ -364,6 +428,10 @@ func (c *Config) CredSpec() creds.Spec {
 		}
 		s.VAPIDSubject = w.Subject
 	}
+	for _, f := range c.FCM {
+		s.FCM = append(s.FCM, creds.FCMSpec{Name: f.Name, ServiceAccountFile: f.ServiceAccountFile, ProjectID: f.ProjectID})
+	}
+	s.FCMTokenURL = c.Upstream.FCMTokenURL
 	s.AuthTokenFile = c.AuthTokenFile
 	return s
 }

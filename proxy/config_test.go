@@ -126,3 +126,50 @@ func TestConfigErrorsNameTheSettingOnce(t *testing.T) {
 		})
 	}
 }
+
+func TestFCMConfig(t *testing.T) {
+	cfg, err := ParseConfig([]byte("fcm:\n  - service_account_file: /s/a.json\n  - {name: other, service_account_file: /s/b.json, project_id: my-other-project}\n" +
+		"upstream:\n  fcm_token_url: https://tokens.example.com/token\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.FCM[0].Name != "default" || cfg.FCM[1].Name != "other" || cfg.Upstream.FCMURL != "https://fcm.googleapis.com" {
+		t.Fatalf("%+v %+v", cfg.FCM, cfg.Upstream)
+	}
+	s := cfg.CredSpec()
+	if len(s.FCM) != 2 || s.FCM[0].ServiceAccountFile != "/s/a.json" || s.FCM[1].ProjectID != "my-other-project" ||
+		s.FCMTokenURL != "https://tokens.example.com/token" {
+		t.Fatalf("%+v", s)
+	}
+	for _, c := range []struct{ name, yaml, want string }{
+		{"no file", "fcm:\n  - name: a\n", "fcm[0].service_account_file: is required"},
+		{"second unnamed", "fcm:\n  - service_account_file: /a\n  - service_account_file: /b\n", "fcm[1].name: is required"},
+		{"duplicate", "fcm:\n  - {name: a, service_account_file: /a}\n  - {name: a, service_account_file: /b}\n", `fcm[1].name: "a" is used twice`},
+		{"bad project", "fcm:\n  - {service_account_file: /a, project_id: My_Project}\n", "fcm[0].project_id"},
+		{"http fcm_url", "upstream:\n  fcm_url: http://fcm.googleapis.com\n", "upstream.fcm_url"},
+		{"fcm_url with path", "upstream:\n  fcm_url: https://fcm.googleapis.com/v1\n", "upstream.fcm_url"},
+		{"http token url", "upstream:\n  fcm_token_url: http://oauth2.googleapis.com/token\n", "upstream.fcm_token_url"},
+		{"unknown key", "fcm:\n  - {service_account: /a}\n", `unknown key "service_account"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(c.yaml))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestFCMRestartRequired: the FCM API origin needs a restart like the APNs
+// hosts; the credentials and the token URL apply live.
+func TestFCMRestartRequired(t *testing.T) {
+	boot := Defaults()
+	next := Defaults()
+	next.Upstream.FCMURL = "https://fcm.example.com"
+	next.Upstream.FCMTokenURL = "https://tokens.example.com/token"
+	next.FCM = []FCMConfig{{Name: "default", ServiceAccountFile: "/s/a.json"}}
+	got := restartRequired(&boot, &next)
+	if len(got) != 1 || got[0] != "upstream.fcm_url" {
+		t.Fatalf("%v", got)
+	}
+}

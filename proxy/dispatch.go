@@ -30,8 +30,13 @@ func (s *Server) send(ctx context.Context, st *state, n *translate.Notification)
 		if c != nil {
 			cred = c.Spec.Name
 		}
-	default:
+	case translate.PlatformWebPush:
 		res, cred, e = s.sendWebPush(ctx, st, n)
+	case translate.PlatformFCM:
+		res, cred, e = s.sendFCM(ctx, st, n)
+	default:
+		// Platform answers only the three names above.
+		e = translate.NewError(translate.CodeInvalidRequest, "unknown platform "+strconv.Quote(platform), "address the notification to.apns, to.webpush or to.fcm")
 	}
 	if e != nil {
 		e.Platform = platform
@@ -138,6 +143,8 @@ func (s *Server) account(platform string, n *translate.Notification, cred string
 			attrs = append(attrs, "recipient", translate.FingerprintString(strings.ToLower(n.To.APNs.Token)))
 		} else if n.To.WebPush != nil && n.To.WebPush.Endpoint != "" {
 			attrs = append(attrs, "recipient", translate.FingerprintString(n.To.WebPush.Endpoint))
+		} else if n.To.FCM != nil && n.To.FCM.Token != "" {
+			attrs = append(attrs, "recipient", translate.FingerprintString(n.To.FCM.Token))
 		}
 		if n.ID != "" {
 			attrs = append(attrs, "id", n.ID)

@@ -63,6 +63,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		wg.Wait()
 		s.apns.Close()
 		s.webpush.Close()
+		s.fcm.Close()
+		s.store.Close()
 	}()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -53,6 +53,9 @@ func (c *credentialCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, v := range s.VAPID {
 		emit("webpush", v.Spec.Name, v.Fingerprint, v.Usable(), v.LoadedAt)
 	}
+	for _, f := range s.FCM {
+		emit("fcm", f.Spec.Name, f.Fingerprint, f.Usable(), f.LoadedAt)
+	}
 }
 
 // registerBudget adds the request bytes held now (max_body_bytes_in_flight's
@@ -64,7 +67,7 @@ func (m *metrics) registerBudget(used func() float64) {
 }
 
 // registerRuntime adds the series read from the server at scrape time.
-func (m *metrics) registerRuntime(snap func() *creds.Snapshot, conns func() int, apnsSkew, webpushSkew func() (time.Duration, bool)) {
+func (m *metrics) registerRuntime(snap func() *creds.Snapshot, conns func() int, apnsSkew, webpushSkew, fcmSkew func() (time.Duration, bool)) {
 	m.reg.MustRegister(&credentialCollector{snap: snap,
 		info: prometheus.NewDesc("pushproxy_credential_info", "The credential in use: public-key fingerprint by platform and name.", []string{"platform", "name", "fingerprint"}, nil),
 		at:   prometheus.NewDesc("pushproxy_credential_loaded_timestamp_seconds", "When the credential in use was loaded.", []string{"platform", "name"}, nil),
@@ -72,7 +75,7 @@ func (m *metrics) registerRuntime(snap func() *creds.Snapshot, conns func() int,
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "pushproxy_apns_connections", Help: "Open HTTP/2 connections to APNs.",
 	}, func() float64 { return float64(conns()) }))
-	for upstream, skew := range map[string]func() (time.Duration, bool){"apns": apnsSkew, "webpush": webpushSkew} {
+	for upstream, skew := range map[string]func() (time.Duration, bool){"apns": apnsSkew, "webpush": webpushSkew, "fcm": fcmSkew} {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "pushproxy_clock_skew_seconds", Help: "This machine's clock minus the upstream's (Date header of the latest answer); 0 until one came.",
 			ConstLabels: prometheus.Labels{"upstream": upstream},
@@ -91,7 +94,7 @@ func newMetrics() *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"platform"}),
 		tokensSigned: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pushproxy_tokens_signed_total", Help: "Provider tokens and VAPID JWTs signed.",
+			Name: "pushproxy_tokens_signed_total", Help: "Provider tokens and VAPID JWTs signed, and FCM access-token requests (each sends a newly signed assertion), by kind (apns, vapid, fcm).",
 		}, []string{"kind"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pushproxy_credential_reloads_total", Help: "Credential reloads that changed or failed something, by result.",

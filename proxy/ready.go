@@ -24,6 +24,14 @@ type readyCredential struct {
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 	PublicKey   string     `json:"public_key,omitempty"` // VAPID: the public key (not a secret)
 	Primary     bool       `json:"primary,omitempty"`    // VAPID: the key new subscribers use
+	// FCM: the service account in use and its access token's expiry and
+	// latest fetch error (never the key or the token).
+	ClientEmail  string     `json:"client_email,omitempty"`
+	PrivateKeyID string     `json:"private_key_id,omitempty"`
+	ProjectID    string     `json:"project_id,omitempty"`
+	TokenExpiry  *time.Time `json:"token_expiry,omitempty"`
+	TokenError   string     `json:"token_error,omitempty"`
+	TokenErrorAt *time.Time `json:"token_error_at,omitempty"`
 }
 
 type readyPlatform struct {
@@ -113,8 +121,24 @@ func (s *Server) readiness() (int, readyBody) {
 		noteSkew(&wp, "the push service", s.webpush.ClockSkew)
 	}
 	body.Platforms["webpush"] = wp
+	// fcm is listed once configured: a pushproxy without fcm entries
+	// answers /readyz as it did before FCM existed.
+	fp := fcmReadiness(snap)
+	if fp.Status != "not_configured" {
+		noteSkew(&fp, "FCM", s.fcm.ClockSkew)
+		body.Platforms["fcm"] = fp
+	}
 	can := func(p readyPlatform) bool { return p.Status == "ok" || p.Status == "degraded" }
-	usable := can(ap) || can(wp)
+	usable := can(ap) || can(wp) || can(fp)
+	// A configured platform that cannot send, beside one that can, makes
+	// the whole degraded (still 200: the pod keeps serving what works).
+	down := func(p readyPlatform) bool { return p.Status == "unavailable" }
+	partly := false
+	for _, p := range []readyPlatform{ap, wp, fp} {
+		if p.Status == "degraded" || down(p) {
+			partly = true
+		}
+	}
 	switch {
 	case s.shuttingDown.Load():
 		body.Status = "shutting_down"
@@ -122,8 +146,7 @@ func (s *Server) readiness() (int, readyBody) {
 	case !usable:
 		body.Status = "unavailable"
 		return http.StatusServiceUnavailable, body
-	case ap.Status == "degraded" || wp.Status == "degraded" || (ap.Status == "unavailable" && wp.Status != "not_configured") ||
-		(wp.Status == "unavailable" && ap.Status != "not_configured") || snap.AuthError != "" || (body.Config != nil && (body.Config.LastError != "" || len(body.Config.RestartRequired) > 0)):
+	case partly || snap.AuthError != "" || (body.Config != nil && (body.Config.LastError != "" || len(body.Config.RestartRequired) > 0)):
 		body.Status = "degraded"
 	default:
 		body.Status = "ready"

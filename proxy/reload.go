@@ -40,7 +40,7 @@ func (s *Server) Reload(reason string) {
 			_ = s.opts.LogLevel.UnmarshalText([]byte(cfg.Log.Level))
 		}
 		s.m.reloads.WithLabelValues("ok").Inc()
-		s.log.Info("configuration reloaded", "file", s.opts.ConfigPath, "apns_credentials", len(cfg.APNs))
+		s.log.Info("configuration reloaded", "file", s.opts.ConfigPath, "apns_credentials", len(cfg.APNs), "fcm_credentials", len(cfg.FCM))
 	}
 	if credsChanged {
 		s.apns.Retain(s.state().creds.APNs)
@@ -50,8 +50,9 @@ func (s *Server) Reload(reason string) {
 }
 
 // reloadConfig reads the configuration file and prepares a change:
-// credentials, topics, limits and timeouts apply live; listen address,
-// max_in_flight, upstream hosts, log format and shutdown_grace need a
+// credentials (fcm entries and upstream.fcm_token_url included), topics,
+// limits and timeouts apply live; listen address, max_in_flight, upstream
+// hosts (APNs URLs, upstream.fcm_url), log format and shutdown_grace need a
 // restart and are reported so. It hands the credential store the new file
 // set and returns the configuration to use, the status to publish with it,
 // and whether the configuration changed.
@@ -79,6 +80,7 @@ func (s *Server) reloadConfig(cur *Config) (*Config, *configStatus, bool) {
 	next.MaxBodyBytesInFlight = s.boot.MaxBodyBytesInFlight
 	next.Log.Format = s.boot.Log.Format
 	next.Upstream.APNsProductionURL, next.Upstream.APNsDevelopmentURL = s.boot.Upstream.APNsProductionURL, s.boot.Upstream.APNsDevelopmentURL
+	next.Upstream.FCMURL = s.boot.Upstream.FCMURL
 	next.Upstream.APNsMaxConnections, next.Upstream.APNsIdleTimeout = s.boot.Upstream.APNsMaxConnections, s.boot.Upstream.APNsIdleTimeout
 	next.Upstream.APNsPingInterval, next.Upstream.APNsPingTimeout = s.boot.Upstream.APNsPingInterval, s.boot.Upstream.APNsPingTimeout
 	next.Reload = s.boot.Reload
@@ -109,6 +111,7 @@ func restartRequired(boot, next *Config) []string {
 	diff("log.format", boot.Log.Format != next.Log.Format)
 	diff("upstream.apns_production_url", boot.Upstream.APNsProductionURL != next.Upstream.APNsProductionURL)
 	diff("upstream.apns_development_url", boot.Upstream.APNsDevelopmentURL != next.Upstream.APNsDevelopmentURL)
+	diff("upstream.fcm_url", boot.Upstream.FCMURL != next.Upstream.FCMURL)
 	diff("upstream.apns_max_connections", boot.Upstream.APNsMaxConnections != next.Upstream.APNsMaxConnections)
 	diff("upstream.apns_idle_timeout", boot.Upstream.APNsIdleTimeout != next.Upstream.APNsIdleTimeout)
 	diff("upstream.apns_ping_interval", boot.Upstream.APNsPingInterval != next.Upstream.APNsPingInterval)
@@ -138,6 +141,8 @@ func (s *Server) reloadCA(cfg *Config) {
 	s.caPEM = pem
 	s.apns.SetRootCAs(pool)
 	s.webpush.SetRootCAs(pool)
+	s.fcm.SetRootCAs(pool)
+	s.store.SetRootCAs(pool) // FCM token endpoints: new token sources at the Reload that follows
 	s.log.Info("upstream.ca_file reloaded", "file", cfg.Upstream.CAFile)
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/proxy/apns"
+	"github.com/pushproxy/pushproxy/proxy/fcm"
 	"github.com/pushproxy/pushproxy/proxy/webpush"
 	"github.com/pushproxy/pushproxy/translate"
 )
@@ -72,6 +73,7 @@ type Server struct {
 	store   *creds.Store
 	apns    *apns.Sender
 	webpush *webpush.Sender
+	fcm     *fcm.Sender
 	m       *metrics
 	sem     chan struct{} // notification slots (max_in_flight)
 	bytes   *byteBudget   // request bytes in memory (max_body_bytes_in_flight)
@@ -130,8 +132,17 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		}
 		roots, s.caPEM = pool, pem
 	}
+	fcmSender, err := fcm.New(fcm.Options{URL: cfg.Upstream.FCMURL, RootCAs: roots, Now: opts.Now, Logger: opts.Logger,
+		OnAttempt: func(d time.Duration, status int) {
+			s.m.upstream.WithLabelValues(translate.PlatformFCM).Observe(d.Seconds())
+			s.m.retries.WithLabelValues(translate.PlatformFCM, outcomeClass(status)).Inc()
+		}})
+	if err != nil {
+		return nil, err
+	}
+	s.fcm = fcmSender
 	s.store = creds.NewStore(cfg.CredSpec(), creds.Options{
-		Now: opts.Now, Logger: opts.Logger,
+		Now: opts.Now, Logger: opts.Logger, RootCAs: roots,
 		OnSign:   func(kind string) { s.m.tokensSigned.WithLabelValues(kind).Inc() },
 		OnReload: func(result string) { s.m.reloads.WithLabelValues(result).Inc() },
 	})
@@ -156,7 +167,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		wopts.AllowEndpoints, wopts.AllowPrivateNetworks, wopts.PadToBuckets = w.AllowEndpoints, w.AllowPrivateNetworks, w.PadToBuckets
 	}
 	s.webpush = webpush.New(wopts)
-	s.m.registerRuntime(func() *creds.Snapshot { return s.state().creds }, s.apns.Conns, s.apns.ClockSkew, s.webpush.ClockSkew)
+	s.m.registerRuntime(func() *creds.Snapshot { return s.state().creds }, s.apns.Conns, s.apns.ClockSkew, s.webpush.ClockSkew, s.fcm.ClockSkew)
 	s.m.registerBudget(func() float64 { return float64(s.bytes.inUse()) })
 	s.handler = s.routes()
 	s.watcher = creds.NewWatcher(s.watchPaths(cfg), cfg.Reload.Debounce, cfg.Reload.PollInterval, s.Reload, opts.Logger)
@@ -173,10 +184,13 @@ func (s *Server) TriggerReload(reason string) { s.watcher.Trigger(reason) }
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close closes the upstream connections of a server that was not run with
-// Serve (Serve closes them itself when it returns).
+// Serve (Serve closes them itself when it returns), and stops the FCM
+// access-token renewals.
 func (s *Server) Close() {
 	s.apns.Close()
 	s.webpush.Close()
+	s.fcm.Close()
+	s.store.Close()
 }
 
 // Send delivers one notification through the same path as POST
