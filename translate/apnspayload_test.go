@@ -71,3 +71,13 @@ func BenchmarkBuildAPNs(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkDecodeNotification(b *testing.B) {
+	body := []byte(`{"to":{"apns":{"token":"` + string(bytes.Repeat([]byte("ab"), 32)) + `"}},"title":"Hello","body":"World"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, e := DecodeNotification(body); e != nil {
+			b.Fatal(e)
+		}
+	}
+}

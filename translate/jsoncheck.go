@@ -27,7 +27,8 @@ type jsonProblem struct {
 //   - a key that is not exactly one of the field names of a fixed-shape
 //     object (fields: encoding/json would match "Title" to title).
 func checkJSON(data []byte, allowNull func(path []string) bool, fields fieldSet) *jsonProblem {
-	c := jsonChecker{data: data, allowNull: allowNull, fields: fields}
+	var path [8]string
+	c := jsonChecker{data: data, allowNull: allowNull, fields: fields, path: path[:0]}
 	c.skipSpace()
 	c.value()
 	return c.found
@@ -45,6 +46,41 @@ type jsonChecker struct {
 	allowNull func(path []string) bool
 	fields    fieldSet
 	found     *jsonProblem
+	scratch   []byte // the joined path of an object, for the fields lookup
+}
+
+// fieldNames holds one copy of every field name of the fixed-shape objects,
+// so that a key that is one of them costs no allocation.
+var fieldNames = func() map[string]string {
+	m := map[string]string{}
+	for _, fs := range []fieldSet{notificationFields, batchFields} {
+		for _, names := range fs {
+			for n := range names {
+				m[n] = n
+			}
+		}
+	}
+	return m
+}()
+
+// namesHere is the set of exact field names of the object at c.path, or
+// nil when its shape is free; the lookup allocates nothing.
+func (c *jsonChecker) namesHere() map[string]bool {
+	switch len(c.path) {
+	case 0:
+		return c.fields[""]
+	case 1:
+		return c.fields[c.path[0]]
+	}
+	b := c.scratch[:0]
+	for _, s := range c.path {
+		if len(b) > 0 && !strings.HasPrefix(s, "[") {
+			b = append(b, '.')
+		}
+		b = append(b, s...)
+	}
+	c.scratch = b
+	return c.fields[string(b)]
 }
 
 func (c *jsonChecker) fail(msg string) {
@@ -90,7 +126,7 @@ func (c *jsonChecker) value() {
 	case ch == '[':
 		c.array()
 	case ch == '"':
-		if _, ok := c.str(); !ok {
+		if _, ok := c.str(false); !ok {
 			c.i = len(c.data)
 		}
 	case ch == 'n':
@@ -114,11 +150,12 @@ func (c *jsonChecker) value() {
 
 func (c *jsonChecker) object() {
 	c.i++ // {
-	var keys []string
+	var stack [16]string
+	keys := stack[:0]
 	var seen map[string]bool
 	var names map[string]bool // the exact field names here, if the shape is fixed
 	if c.fields != nil {
-		names = c.fields[joinPath(c.path)]
+		names = c.namesHere()
 	}
 	for c.found == nil {
 		c.skipSpace()
@@ -137,7 +174,7 @@ func (c *jsonChecker) object() {
 			c.i = len(c.data)
 			return
 		}
-		key, ok := c.str()
+		key, ok := c.str(true)
 		if !ok {
 			c.i = len(c.data)
 			return
@@ -211,8 +248,8 @@ func (c *jsonChecker) array() {
 }
 
 // str reads the string at c.i (which is '"'), checks its bytes are UTF-8,
-// and returns its value (escapes decoded only when there are any).
-func (c *jsonChecker) str() (string, bool) {
+// and returns its value if asked (escapes decoded only when there are any).
+func (c *jsonChecker) str(want bool) (string, bool) {
 	start := c.i
 	c.i++
 	escaped := false
@@ -226,6 +263,12 @@ func (c *jsonChecker) str() (string, bool) {
 				return "", true
 			}
 			if !escaped {
+				if !want {
+					return "", true
+				}
+				if s, ok := fieldNames[string(raw)]; ok {
+					return s, true
+				}
 				return string(raw), true
 			}
 			if loneSurrogate(raw) {
@@ -235,6 +278,9 @@ func (c *jsonChecker) str() (string, bool) {
 			var s string
 			if json.Unmarshal(c.data[start:c.i], &s) != nil {
 				return "", false
+			}
+			if !want {
+				return "", true
 			}
 			return s, true
 		case ch == '\\':
