@@ -154,8 +154,8 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 	for _, m := range ms {
 		kinds[m.kind]++
 	}
-	if kinds["Deployment"] != 1 || kinds["ConfigMap"] != 1 || kinds["Secret"] != 2 {
-		t.Errorf("kinds %v, want 1 Deployment, 1 ConfigMap, 2 Secrets", kinds)
+	if kinds["Deployment"] != 1 || kinds["ConfigMap"] != 1 || kinds["Secret"] != 3 {
+		t.Errorf("kinds %v, want 1 Deployment, 1 ConfigMap, 3 Secrets (APNs, VAPID, FCM)", kinds)
 	}
 	// The decoder refuses what the API server would: prove it on mutants.
 	head := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"
@@ -314,6 +314,49 @@ func TestRecipe(t *testing.T) {
 		}
 		if !vapid {
 			t.Error("no volume for the VAPID keys' Secret")
+		}
+	})
+
+	// FCM is commented out in the ConfigMap until its Secret holds a real
+	// key: uncommented, the block must parse, and each service-account file
+	// must be a file of the example Secret mounted in the sidecar.
+	t.Run("fcm mounted", func(t *testing.T) {
+		text := r.cm.Data["config.yaml"]
+		var lines []string
+		in := false
+		for _, l := range strings.Split(text, "\n") {
+			switch {
+			case strings.HasPrefix(l, "# fcm:"):
+				in = true
+				lines = append(lines, strings.TrimPrefix(l, "# "))
+			case in && strings.HasPrefix(l, "#   "):
+				lines = append(lines, strings.TrimPrefix(l, "# "))
+			default:
+				in = false
+			}
+		}
+		if len(lines) == 0 {
+			t.Fatal("no commented fcm: block in the ConfigMap")
+		}
+		cfg, err := proxy.ParseConfig([]byte(strings.Join(lines, "\n") + "\n"))
+		if err != nil || len(cfg.FCM) == 0 {
+			t.Fatalf("the ConfigMap's fcm block, uncommented, is refused: %v", err)
+		}
+		for _, f := range cfg.FCM {
+			vol, _ := volumeFor(spec, sc, f.ServiceAccountFile)
+			if vol == nil || vol.Secret == nil {
+				t.Errorf("fcm %s: service_account_file %s is not in a Secret volume of the sidecar", f.Name, f.ServiceAccountFile)
+				continue
+			}
+			if vol.Secret.Optional == nil || !*vol.Secret.Optional {
+				t.Errorf("Secret volume %s: make it optional (the pod starts without FCM, like Web Push)", vol.Name)
+			}
+			s := r.secrets[vol.Secret.SecretName]
+			if s == nil {
+				t.Errorf("no example Secret named %s", vol.Secret.SecretName)
+			} else if _, ok := s.StringData[filepath.Base(f.ServiceAccountFile)]; !ok {
+				t.Errorf("example Secret %s has no %s", s.Name, filepath.Base(f.ServiceAccountFile))
+			}
 		}
 	})
 
