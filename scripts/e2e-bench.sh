@@ -15,6 +15,11 @@
 # (over all rounds, said so, when every round was flagged).
 #
 # Usage: scripts/e2e-bench.sh [rounds (5)] [notifications per side (20000)]
+# Then the same for Web Push (WEBPUSH=0 skips it): this tree's pushproxy in
+# front of a fake push service (internal/fakepush/cmd/fakepush) against
+# webpush-go v1.4.0 sending from the load client (internal/bench/cmd/webpushgo),
+# a quarter as many notifications per run.
+#
 # Environment: BASE=<revision> (default 4582aa0; empty: no baseline binary),
 # BASE_BIN=<pushproxy binary> instead of BASE (before/after of one change),
 # C=<concurrency> (64), MAX_OTHER=<cores> (0.25), KEEP=<dir> to keep the JSON
@@ -34,6 +39,8 @@ trap cleanup EXIT
 
 go build -o "$tmp/pushproxy" ./cmd/pushproxy
 go build -o "$tmp/fakeapns" ./internal/fakeapns/cmd/fakeapns
+go build -o "$tmp/fakepush" ./internal/fakepush/cmd/fakepush
+go build -o "$tmp/webpushgo" ./internal/bench/cmd/webpushgo
 sides=(head direct)
 if [[ -n ${BASE_BIN-} ]]; then # a binary built before a change: measures the change
   cp "$BASE_BIN" "$tmp/pushproxy-base"
@@ -52,6 +59,12 @@ fake_pid=$!
 pids+=("$fake_pid")
 for _ in $(seq 200); do [[ -s $tmp/url ]] && break; sleep 0.05; done
 url="$(head -1 "$tmp/url")"
+"$tmp/pushproxy" vapid-keys --out "$tmp/vapid.json" >/dev/null
+"$tmp/fakepush" -vapid "$tmp/vapid.json" -sub-out "$tmp/sub.json" -ca-out "$tmp/push-ca.pem" >"$tmp/push-url" &
+push_pid=$!
+pids+=("$push_pid")
+for _ in $(seq 200); do [[ -s $tmp/push-url ]] && break; sleep 0.05; done
+cat "$tmp/ca.pem" "$tmp/push-ca.pem" >"$tmp/cas.pem"
 
 declare -A port=([head]=18582 [base]=18581) pid=()
 for s in "${sides[@]}"; do
@@ -66,7 +79,14 @@ apns:
 upstream:
   apns_production_url: $url
   apns_development_url: $url
-  ca_file: $tmp/ca.pem
+  ca_file: $tmp/cas.pem
+YAML
+  [[ $s == head ]] && cat >>"$tmp/$s.yaml" <<YAML
+webpush:
+  subject: mailto:ops@example.com
+  keys: [{name: bench, file: $tmp/vapid.json}]
+  allow_endpoints: [127.0.0.1]
+  allow_private_networks: true
 YAML
   bin="$tmp/pushproxy"; extra="${ENV_HEAD-}"
   [[ $s == base ]] && { bin="$tmp/pushproxy-base"; extra="${ENV_BASE-}"; }
@@ -79,7 +99,13 @@ done
 
 run() { # side, n, output
   local s=$1
-  if [[ $s == direct ]]; then
+  if [[ $s == wp-direct ]]; then
+    "$tmp/webpushgo" -sub "$tmp/sub.json" -vapid "$tmp/vapid.json" -ca "$tmp/push-ca.pem" \
+      -n "$2" -c "$c" --cpu "fake=$push_pid" --max-other-load "$max_other" --json >"$3"
+  elif [[ $s == wp-head ]]; then
+    "$tmp/pushproxy" bench --url "http://127.0.0.1:${port[head]}" --webpush "$tmp/sub.json" -n "$2" -c "$c" \
+      --cpu "pushproxy=${pid[head]}" --cpu "fake=$push_pid" --max-other-load "$max_other" --json >"$3"
+  elif [[ $s == direct ]]; then
     "$tmp/pushproxy" bench --direct --fake "$url" --ca "$tmp/ca.pem" --key "$tmp/AuthKey_ABC123DEFG.p8" \
       -n "$2" -c "$c" --cpu "fake=$fake_pid" --max-other-load "$max_other" --json >"$3"
   else
@@ -96,11 +122,23 @@ for ((r = 0; r < rounds; r++)); do
     run "$s" "$n" "$tmp/r$r-$s.json"
   done
 done
+wp_sides=()
+if [[ ${WEBPUSH-1} != 0 ]]; then
+  wp_sides=(wp-head wp-direct)
+  wn=$((n / 4)) # Web Push costs about four times an APNs notification
+  for s in "${wp_sides[@]}"; do run "$s" $((wn / 4)) "$tmp/warm-$s.json"; done
+  for ((r = 0; r < rounds; r++)); do
+    for ((i = 0; i < 2; i++)); do
+      s="${wp_sides[$(((i + r) % 2))]}"
+      run "$s" "$wn" "$tmp/r$r-$s.json"
+    done
+  done
+fi
 [[ -n ${KEEP-} ]] && mkdir -p "$KEEP" && cp "$tmp"/r*.json "$KEEP"/
 
 # One line per run: round side flagged rate p50 p99 proxy_us fake_us client_us other_cores load1
 for ((r = 0; r < rounds; r++)); do
-  for s in "${sides[@]}"; do
+  for s in "${sides[@]}" "${wp_sides[@]}"; do
     jq -r --arg r "$r" --arg s "$s" '[$r, $s, (if .machine.flagged then 1 else 0 end), .notifications_per_second, .latency_ms.p50, .latency_ms.p99,
       ((.cpu[] | select(.name == "pushproxy") | .cpu_us_per_notification) // 0),
       (.cpu[] | select(.name == "fake") | .cpu_us_per_notification),
@@ -109,9 +147,9 @@ for ((r = 0; r < rounds; r++)); do
   done
 done >"$tmp/runs.tsv"
 
-echo "runs ($n notifications each, concurrency $c, $(nproc) CPUs; flagged = other load > $max_other cores):"
-printf '  %-5s %-6s %4s %8s %7s %7s %9s %8s %9s %6s %5s\n' round side flag 'notif/s' 'p50 ms' 'p99 ms' 'proxy µs' 'fake µs' 'client µs' other load1
-awk -F'\t' '{ printf "  %-5s %-6s %4s %8.0f %7.3f %7.3f %9.1f %8.1f %9.1f %6.2f %5.2f%s\n", $1, $2, ($3 ? "*" : ""), $4, $5, $6, $7, $8, $9, $10, $11, ($12 > 0 ? "  FAILURES " $12 : "") }' "$tmp/runs.tsv"
+echo "runs ($n APNs / $((n / 4)) Web Push notifications each, concurrency $c, $(nproc) CPUs; flagged = other load > $max_other cores):"
+printf '  %-5s %-9s %4s %8s %7s %7s %9s %8s %9s %6s %5s\n' round side flag 'notif/s' 'p50 ms' 'p99 ms' 'proxy µs' 'fake µs' 'client µs' other load1
+awk -F'\t' '{ printf "  %-5s %-9s %4s %8.0f %7.3f %7.3f %9.1f %8.1f %9.1f %6.2f %5.2f%s\n", $1, $2, ($3 ? "*" : ""), $4, $5, $6, $7, $8, $9, $10, $11, ($12 > 0 ? "  FAILURES " $12 : "") }' "$tmp/runs.tsv"
 
 # Rounds with no flagged side; all rounds when there are none.
 good=$(awk -F'\t' '{ f[$1] += $3; seen[$1] = 1 } END { for (r in seen) if (!f[r]) print r }' "$tmp/runs.tsv" | sort -n | tr '\n' ' ')
@@ -123,14 +161,17 @@ col() { awk -F'\t' -v s="$1" -v k="$2" -v g=" $good" 'index(g, " " $1 " ") && $2
 pair() { awk -F'\t' -v a="$1" -v b="$2" -v k="$3" -v g=" $good" 'index(g, " " $1 " ") { v[$1, $2] = $k; r[$1] = 1 } END { for (x in r) if (v[x, b] > 0) print v[x, a] / v[x, b] }' "$tmp/runs.tsv" | median; }
 echo
 echo "medians over $scope; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '  %-6s %8s %7s %7s %9s %8s %9s\n' side 'notif/s' 'p50 ms' 'p99 ms' 'proxy µs' 'fake µs' 'client µs'
-for s in "${sides[@]}"; do
-  printf '  %-6s %8.0f %7.3f %7.3f %9.1f %8.1f %9.1f\n' "$s" "$(col "$s" 4)" "$(col "$s" 5)" "$(col "$s" 6)" "$(col "$s" 7)" "$(col "$s" 8)" "$(col "$s" 9)"
+printf '  %-9s %8s %7s %7s %9s %8s %9s\n' side 'notif/s' 'p50 ms' 'p99 ms' 'proxy µs' 'fake µs' 'client µs'
+for s in "${sides[@]}" "${wp_sides[@]}"; do
+  printf '  %-9s %8.0f %7.3f %7.3f %9.1f %8.1f %9.1f\n' "$s" "$(col "$s" 4)" "$(col "$s" 5)" "$(col "$s" 6)" "$(col "$s" 7)" "$(col "$s" 8)" "$(col "$s" 9)"
 done
 echo
 printf 'throughput through the local API / direct x/net client: %.3f (bar >= 0.5)\n' "$(pair head direct 4)"
 if [[ -n $base_rev ]]; then
   printf 'pushproxy CPU per notification, this tree / %s: %.3f (bar <= 0.6)\n' "$base_rev" "$(pair head base 7)"
   printf 'throughput, this tree / %s: %.3f\n' "$base_rev" "$(pair head base 4)"
+fi
+if ((${#wp_sides[@]})); then
+  printf 'Web Push through the local API / webpush-go from the load client, throughput: %.3f (bar >= 1.1)\n' "$(pair wp-head wp-direct 4)"
 fi
 awk -v us="$(col head 7)" 'BEGIN { printf "a sidecar at 1,000 notifications/s costs %.3f of a core (pushproxy alone)\n", us * 1000 / 1e6 }'

@@ -54,6 +54,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		return err
 	})
 	fs.Float64Var(&o.MaxOtherLoad, "max-other-load", 0.25, "with --cpu: flag the run when the rest of the machine used more than this many `cores` meanwhile")
+	fs.StringVar(&o.WebPush, "webpush", "", "with --url: send every notification to the Web Push subscription in this JSON `file` ({endpoint, keys}) instead of APNs")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code

@@ -127,6 +127,17 @@ type Options struct {
 	// the rest of the machine may use before the run is flagged.
 	Watches      []Watch
 	MaxOtherLoad float64
+
+	// WebPush is a file holding a Web Push subscription ({endpoint, keys},
+	// as internal/fakepush/cmd/fakepush writes it): with URL, every
+	// notification goes to it instead of to APNs.
+	WebPush string
+	// Send, when set, is the baseline sender of a direct run (what Target
+	// names; index i of n): for clients that pushproxy's binary does not
+	// link, such as webpush-go (internal/bench/cmd/webpushgo). It returns
+	// "" on success or the failure key.
+	Send   func(ctx context.Context, i int) string
+	Target string
 }
 
 // Check says what is wrong with the options, if anything (the error names
@@ -149,6 +160,8 @@ func (f Options) Check() error {
 		return errors.New("--fake is the baseline's upstream; it goes with --direct")
 	case f.Fake != "" && (f.CAFile == "" || f.KeyFile == ""):
 		return errors.New("--fake needs --ca and --key")
+	case f.WebPush != "" && f.URL == "":
+		return errors.New("--webpush sends through a running pushproxy; it needs --url")
 	}
 	if f.Token != "" {
 		if e := translate.ValidDeviceToken(f.Token); e != nil {
@@ -289,6 +302,9 @@ func Run(ctx context.Context, f Options) (*Report, error) {
 	rep := &Report{N: f.N, Concurrency: f.C, FailuresBy: map[string]int{}}
 	var env *runEnv
 	switch {
+	case f.Send != nil:
+		env = &runEnv{close: func() error { return nil }}
+		rep.Target = f.Target
 	case f.Fake != "":
 		var err error
 		if env, err = externalFake(f); err != nil {
@@ -330,6 +346,14 @@ func makePlan(f Options, env *runEnv) (*plan, error) {
 	}
 	one := func(u int) int { return 1 }
 	same := func(u int) int { return u }
+	if f.Send != nil {
+		return &plan{
+			units: f.N, first: same, size: one,
+			send:  func(ctx context.Context, u int) []string { return []string{f.Send(ctx, u+1)} },
+			warm:  func(ctx context.Context) string { return f.Send(ctx, 0) },
+			close: func() {},
+		}, nil
+	}
 	if f.Direct {
 		d, err := newDirectClient(env, f.Timeout)
 		if err != nil {
@@ -344,7 +368,22 @@ func makePlan(f Options, env *runEnv) (*plan, error) {
 	}
 	pc := newProxyClient(env.base, f.C, f.Timeout)
 	bodies := make([][]byte, len(tokens))
+	var sub json.RawMessage
+	if f.WebPush != "" {
+		b, err := os.ReadFile(f.WebPush)
+		if err != nil {
+			return nil, fmt.Errorf("--webpush: %w", err)
+		}
+		if !json.Valid(b) {
+			return nil, fmt.Errorf("--webpush: %s is not JSON", f.WebPush)
+		}
+		sub = b
+	}
 	for i, tok := range tokens {
+		if sub != nil {
+			bodies[i] = mustJSON(map[string]any{"to": map[string]any{"webpush": sub}, "title": "Hello", "body": "World"})
+			continue
+		}
 		bodies[i] = mustJSON(benchNotification(tok, f.Topic))
 	}
 	p := &plan{
@@ -373,7 +412,7 @@ func makePlan(f Options, env *runEnv) (*plan, error) {
 
 func runBenchOn(ctx context.Context, f Options, env *runEnv, rep *Report) error {
 	switch {
-	case f.Direct:
+	case f.Direct || f.Send != nil:
 		rep.Mode = ModeDirect
 	case f.Batch > 0:
 		rep.Mode, rep.Batch = ModeBatch, f.Batch
