@@ -68,7 +68,17 @@ type FCMRequest struct {
 	ValidateOnly bool
 }
 
-var fcmTokenRe = regexp.MustCompile(`^[A-Za-z0-9_:-]+$`)
+// isFCMToken reports whether tok is made of [A-Za-z0-9_:-] only (a loop:
+// the regular expression cost a tenth of BuildFCM).
+func isFCMToken(tok string) bool {
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return tok != ""
+}
 
 // ValidFCMToken checks an FCM registration token: present, FCMMinToken to
 // FCMMaxToken characters of [A-Za-z0-9_:-].
@@ -79,7 +89,7 @@ func ValidFCMToken(tok string) *Error {
 	if len(tok) < FCMMinToken || len(tok) > FCMMaxToken {
 		return InvalidRecipient("to.fcm.token", "an FCM registration token is %d to %d characters, this one has %d", FCMMinToken, FCMMaxToken, len(tok))
 	}
-	if !fcmTokenRe.MatchString(tok) {
+	if !isFCMToken(tok) {
 		return InvalidRecipient("to.fcm.token", "an FCM registration token has only letters, digits, '_', '-' and ':' (no spaces, quotes or line breaks)")
 	}
 	return nil
@@ -273,12 +283,15 @@ func BuildFCM(n *Notification, t FCMTarget) (*FCMRequest, *Error) {
 		return nil, e
 	}
 
-	// Size without the token, then the message with it.
-	plain, err := marshalNoEscape(msg)
+	// The message with the token, encoded once. The token is only
+	// [A-Za-z0-9_:-], so it is encoded as itself: the message without it is
+	// exactly `"token":"<token>"` and one comma shorter (msg is not empty).
+	msg["token"] = to.Token
+	full, err := marshalNoEscape(msg)
 	if err != nil {
 		return nil, Invalid("fcm", "cannot be encoded as JSON: %v", err)
 	}
-	req.MessageSize = len(plain)
+	req.MessageSize = len(full) - len(`"token":""`) - len(to.Token) - 1
 	if req.MessageSize > FCMMaxMessage {
 		e := NewError(CodePayloadTooLarge,
 			"the FCM message is "+strconv.Itoa(req.MessageSize)+" bytes; FCM takes at most "+strconv.Itoa(FCMMaxMessage),
@@ -286,17 +299,14 @@ func BuildFCM(n *Notification, t FCMTarget) (*FCMRequest, *Error) {
 		e.Platform = PlatformFCM
 		return nil, e
 	}
-	msg["token"] = to.Token
-	if req.Message, err = marshalNoEscape(msg); err != nil {
-		return nil, Invalid("fcm", "cannot be encoded as JSON: %v", err)
+	// {"message":…} plus "validate_only":true, as encoding/json writes it.
+	body := make([]byte, 0, len(full)+40)
+	body = append(append(body, `{"message":`...), full...)
+	if req.ValidateOnly {
+		body = append(body, `,"validate_only":true`...)
 	}
-	body := struct {
-		Message      json.RawMessage `json:"message"`
-		ValidateOnly bool            `json:"validate_only,omitempty"`
-	}{req.Message, req.ValidateOnly}
-	if req.Body, err = marshalNoEscape(body); err != nil {
-		return nil, Invalid("fcm", "cannot be encoded as JSON: %v", err)
-	}
+	req.Body = append(body, '}')
+	req.Message = req.Body[len(`{"message":`) : len(`{"message":`)+len(full)]
 	return req, nil
 }
 
