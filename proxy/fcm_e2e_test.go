@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
@@ -87,6 +88,7 @@ type fcmOpts struct {
 	saPath  string                        // where the file is ("": in the harness's directory)
 	extra   func(*proxy.Config, *fcmEnvT) // more configuration
 	noToken bool                          // no upstream.fcm_token_url: the file's token_uri is the fake's
+	noWait  bool                          // do not wait for the first access token
 }
 
 // fcmEnvT is what extra sees: the fake, and a way to write key files.
@@ -177,7 +179,7 @@ func newFCMHarness(t *testing.T, o fcmOpts) *fcmHarness {
 		}
 	}})
 	env.h = fh
-	if !o.noFile {
+	if !o.noFile && !o.noWait {
 		// The token is fetched right after the file loads, off the request
 		// path: wait for it so that tests count their own fetches.
 		waitFor(t, "the first access token", func() bool { return len(fake.TokenFetches()) > 0 })
@@ -896,4 +898,148 @@ func x509MarshalPKCS8(k *rsa.PrivateKey) ([]byte, error) {
 		return nil, fmt.Errorf("no PEM")
 	}
 	return block.Bytes, nil
+}
+
+// upstream.ca_file covers FCM and its token endpoint: with only the fake
+// APNs's root, FCM is unreachable (and says so); with the fake FCM's root
+// added to the watched file, notifications go out, without a restart.
+func TestFCMCAFileReload(t *testing.T) {
+	var caFile string
+	var good []byte
+	h := newFCMHarness(t, fcmOpts{noWait: true, extra: func(c *proxy.Config, e *fcmEnvT) {
+		c.Reload.Debounce = 20 * time.Millisecond
+		caFile = c.Upstream.CAFile
+		var err error
+		if good, err = os.ReadFile(caFile); err != nil {
+			t.Fatal(err)
+		}
+		// The fake APNs's root only.
+		if err := os.WriteFile(caFile, bytes.TrimSuffix(good, e.fake.CAPEM()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}})
+	a := h.post("/v1/notifications", fcmAlert(h.regToken(), nil), "X-Request-Timeout", "3")
+	if a.Status != 503 || a.code() != "upstream_unavailable" || a.errField("platform") != "fcm" {
+		t.Fatalf("with an untrusted FCM: %d %s", a.Status, a.Raw)
+	}
+	if len(h.ffcm.TokenFetches()) != 0 {
+		t.Fatal("a token was fetched over an untrusted connection")
+	}
+	if a := h.post("/v1/notifications", alert(h.token())); a.Status != 200 {
+		t.Fatalf("APNs: %d %s", a.Status, a.Raw)
+	}
+	tmp := caFile + ".new"
+	if err := os.WriteFile(tmp, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, caFile); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "FCM trusted", func() bool {
+		return h.post("/v1/notifications", fcmAlert(h.regToken(), nil), "X-Request-Timeout", "3").Status == 200
+	})
+	if !strings.Contains(h.logs.String(), "upstream.ca_file reloaded") {
+		t.Fatal("no log line for the CA reload")
+	}
+}
+
+// FCM added, changed and removed in a watched configuration file: the
+// credentials apply live, upstream.fcm_url is reported as needing a
+// restart (and keeps its value), and a removed credential's token source
+// stops.
+func TestFCMConfigReload(t *testing.T) {
+	fake, err := fakefcm.New(fakefcm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fake.Close() })
+	fake.AddServiceAccount(fcmEmail, fcmKeyID(0), &fcmKey(t, 0).PublicKey, fcmProject)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.yaml")
+	saPath := filepath.Join(dir, "sa.json")
+	// The file's token_uri is the fake's (no upstream.fcm_token_url).
+	data, err := creds.EncodeServiceAccount(fcmKey(t, 0), fcmEmail, fcmKeyID(0), fcmProject, fake.TokenURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(saPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var h *harness
+	write := func(fcmURL, fcmSection string) {
+		y := fmt.Sprintf(`listen: 127.0.0.1:0
+upstream:
+  apns_production_url: %s
+  apns_development_url: %s
+  fcm_url: %s
+  ca_file: %s
+reload: {poll_interval: 0s, debounce: 20ms}
+apns:
+  - {name: default, key_file: %s, team_id: %s, topics: [%s]}
+`, h.fake.URL(), h.fake.URL(), fcmURL, h.cfg.Upstream.CAFile, h.keyPath, teamID, bundle) + fcmSection
+		if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h = newHarness(t, harnessOpts{configPath: cfgPath, mutate: func(c *proxy.Config) {
+		apnsCA, err := os.ReadFile(c.Upstream.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		both := filepath.Join(dir, "upstream-ca.pem")
+		if err := os.WriteFile(both, append(apnsCA, fake.CAPEM()...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.Upstream.CAFile = both
+		c.Upstream.FCMURL = fake.URL()
+		c.Reload.Debounce = 20 * time.Millisecond
+	}})
+	h.addSecret(fcmSecrets(fcmKey(t, 0))...)
+	t.Cleanup(func() {
+		for _, f := range fake.TokenFetches() {
+			h.addSecret(f.AccessToken, f.Assertion)
+		}
+	})
+	tok := func() string {
+		var b [120]byte
+		_, _ = rand.Read(b[:])
+		s := base64.RawURLEncoding.EncodeToString(b[:])
+		h.addSecret(s)
+		return s
+	}
+	if a := h.post("/v1/notifications", fcmAlert(tok(), nil)); a.code() != "credentials_missing" {
+		t.Fatalf("before: %d %s", a.Status, a.Raw)
+	}
+	// Added: live.
+	write(fake.URL(), "fcm:\n  - {service_account_file: "+saPath+"}\n")
+	waitFor(t, "fcm configured", func() bool { return h.post("/v1/notifications", fcmAlert(tok(), nil)).Status == 200 })
+	// upstream.fcm_url changed: restart required, the old one stays.
+	write("https://fcm.example.com", "fcm:\n  - {service_account_file: "+saPath+"}\n")
+	waitFor(t, "restart_required", func() bool {
+		c, _ := h.get("/readyz").Body["config"].(map[string]any)
+		return c != nil && strings.Contains(fmt.Sprint(c["restart_required"]), "upstream.fcm_url")
+	})
+	if a := h.post("/v1/notifications", fcmAlert(tok(), nil)); a.Status != 200 {
+		t.Fatalf("after an fcm_url change: %d %s", a.Status, a.Raw)
+	}
+	if n := len(fake.TokenFetches()); n != 1 {
+		t.Fatalf("%d token fetches: a configuration change that leaves the credential alone keeps its token", n)
+	}
+	// Renamed: a credential of its own (its own token source; the old
+	// one's is closed).
+	write(fake.URL(), "fcm:\n  - {name: android, service_account_file: "+saPath+"}\n")
+	n := fcmAlert(tok(), nil)
+	n["to"].(map[string]any)["fcm"].(map[string]any)["credential"] = "android"
+	waitFor(t, "the renamed credential", func() bool { return h.post("/v1/notifications", n).Status == 200 })
+	if n := len(fake.TokenFetches()); n != 2 {
+		t.Fatalf("%d token fetches after the rename", n)
+	}
+	// Removed: FCM is off again.
+	write(fake.URL(), "")
+	waitFor(t, "fcm removed", func() bool {
+		return h.post("/v1/notifications", fcmAlert(tok(), nil)).code() == "credentials_missing"
+	})
+	if _, ok := h.get("/readyz").Body["platforms"].(map[string]any)["fcm"]; ok {
+		t.Fatal("readyz lists fcm after it was removed")
+	}
 }
