@@ -637,7 +637,7 @@ func TestFCMServiceAccountSwapUnderLoad(t *testing.T) {
 	saPath := filepath.Join(vol.dir, "service-account.json")
 	var env *fcmEnvT
 	h := newFCMHarness(t, fcmOpts{noFile: true, saPath: saPath, fake: fakefcm.Options{MaxRecords: 20000},
-		extra: func(c *proxy.Config, e *fcmEnvT) { env = e; c.Reload.Debounce = 20 * time.Millisecond }})
+		extra: func(c *proxy.Config, e *fcmEnvT) { env = e }}) // the default 200 ms debounce
 	write := func(i int) {
 		h.ffcm.AddServiceAccount(fcmEmail, fcmKeyID(i), &fcmKey(t, i).PublicKey, fcmProject)
 		vol.write(map[string][]byte{"service-account.json": env.saFile("", i, fcmEmail, fcmProject)})
