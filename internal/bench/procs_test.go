@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -44,5 +46,53 @@ func TestCPUReportFlags(t *testing.T) {
 	// p: 100 ticks = 1 s over 1000 notifications = 1000 µs; other: (310-110)/100 = 2 cores.
 	if procs[0].MicrosPerNotification != 1000 || procs[0].Cores != 1 || m.OtherCores != 2 || !m.Flagged {
 		t.Errorf("procs %+v machine %+v", procs, m)
+	}
+}
+
+func TestCheckSeparateProcessFlags(t *testing.T) {
+	base := Options{N: 1, C: 1, Timeout: time.Second}
+	for _, tc := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Fake: "https://127.0.0.1:1"}, "--fake"},
+		{Options{Direct: true, Fake: "https://127.0.0.1:1"}, "--ca and --key"},
+		{Options{WebPush: "sub.json"}, "--url"},
+	} {
+		o := tc.o
+		o.N, o.C, o.Timeout = base.N, base.C, base.Timeout
+		if err := o.Check(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: Check() = %v, want an error naming %s", tc.o, err, tc.want)
+		}
+	}
+	ok := base
+	ok.Direct, ok.Fake, ok.CAFile, ok.KeyFile = true, "https://127.0.0.1:1", "ca.pem", "key.p8"
+	if err := ok.Check(); err != nil {
+		t.Errorf("--direct --fake --ca --key: %v", err)
+	}
+}
+
+// Options.Send drives a run with a sender of the caller's (the webpush-go
+// baseline): the warm-up is index 0, the run 1…n.
+func TestRunWithSend(t *testing.T) {
+	var seen sync.Map
+	rep, err := Run(context.Background(), Options{N: 100, C: 4, Timeout: time.Second, Target: "test sender",
+		Send: func(ctx context.Context, i int) string {
+			seen.Store(i, true)
+			if i == 7 {
+				return "418 teapot"
+			}
+			return ""
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Mode != ModeDirect || rep.Target != "test sender" || rep.OK != 99 || rep.FailuresBy["418 teapot"] != 1 {
+		t.Errorf("report %+v", rep)
+	}
+	for i := range 101 {
+		if _, ok := seen.Load(i); !ok {
+			t.Errorf("index %d never sent", i)
+		}
 	}
 }
