@@ -57,6 +57,7 @@ import (
 
 	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/internal/fakeapns"
+	"github.com/pushproxy/pushproxy/internal/fakefcm"
 	"github.com/pushproxy/pushproxy/internal/fakepush"
 	"github.com/pushproxy/pushproxy/proxy"
 	"github.com/pushproxy/pushproxy/translate"
@@ -98,8 +99,8 @@ func TestOpenAPIFuzz(t *testing.T) {
 	})
 	t.Logf("seed %d, %d requests", seed, n)
 	env := newFuzzEnv(t, loadOpenAPI(t))
-	problems, ran := fuzzRun(t, env, seed, n, fuzzBudget)
-	if ran < n/2 {
+	problems, ran := fuzzRun(t, env, seed, n, fuzzBudget, false)
+	if ran < min(n, 500) {
 		t.Errorf("only %d of %d requests ran within %v", ran, n, fuzzBudget)
 	}
 	for i, p := range problems {
@@ -118,14 +119,16 @@ func TestOpenAPIFuzz(t *testing.T) {
 func TestOpenAPIFuzzCatchesDrift(t *testing.T) {
 	good := loadOpenAPI(t)
 	env := newFuzzEnv(t, good)
-	n := 600
+	// Up to n requests each, stopping at the first mismatch.
+	n := 3000
 	if raceEnabled {
-		n = 200
+		n = 1000
 	}
 	for _, m := range []struct{ name, old, new string }{
 		{"badge may be negative", "          format: int64\n          minimum: 0\n          description: The app icon badge", "          format: int64\n          description: The app icon badge"},
 		{"an APNs notification may be empty", "        - $ref: \"#/components/schemas/APNsHasContent\"\n", ""},
-		{"collapse_id may hold control characters", "        collapse_id:\n          type: string\n          pattern: \"^[^\\\\x00-\\\\x08\\\\x0A-\\\\x1F\\\\x7F]*$\"", "        collapse_id:\n          type: string"},
+		{"priority may be urgent", `enum: ["", high, normal, low]`, `enum: ["", high, normal, low, urgent]`},
+		{"an FCM sound dictionary needs no name", "              required: [name]\n              properties:\n                name:\n                  type: string\n                  minLength: 1\n", ""},
 		{"title at most 3 characters", "        title:\n          type: string\n", "        title:\n          type: string\n          maxLength: 3\n"},
 		{"batch entries constrained", "          items:\n            description: A `Notification`; anything else fails this entry alone.", "          items:\n            $ref: \"#/components/schemas/Notification\""},
 		{"413 not declared for one notification", "        \"413\":\n          $ref: \"#/components/responses/PayloadTooLarge\"\n        \"417\":\n          $ref: \"#/components/responses/HTTPExpectationFailed\"\n        \"429\"", "        \"417\":\n          $ref: \"#/components/responses/HTTPExpectationFailed\"\n        \"429\""},
@@ -140,7 +143,7 @@ func TestOpenAPIFuzzCatchesDrift(t *testing.T) {
 			t.Fatalf("%s: %v", m.name, err)
 		}
 		benv := env.withSpec(t, bad)
-		problems, ran := fuzzRun(t, benv, uint64(len(m.name)), n, fuzzBudget)
+		problems, ran := fuzzRun(t, benv, uint64(len(m.name)), n, fuzzBudget, true)
 		if len(problems) == 0 {
 			t.Errorf("%s: %d requests found no mismatch with a wrong document", m.name, ran)
 			continue
@@ -152,13 +155,15 @@ func TestOpenAPIFuzzCatchesDrift(t *testing.T) {
 // fuzzRun generates n requests from seed, sends them (stopping early when
 // budget is spent) and judges every answer. It returns the mismatches
 // (those from a known server bug only logged) and how many requests ran.
-func fuzzRun(t *testing.T, env *fuzzEnv, seed uint64, n int, budget time.Duration) ([]string, int) {
+func fuzzRun(t *testing.T, env *fuzzEnv, seed uint64, n int, budget time.Duration, stopAtFirst bool) ([]string, int) {
 	t.Helper()
+	genStart := time.Now()
 	gen := newFuzzGen(newRand(seed), env)
 	cases := make([]*fuzzCase, n)
 	for i := range cases {
 		cases[i] = gen.next(i)
 	}
+	t.Logf("%d requests generated in %v", n, time.Since(genStart).Round(time.Millisecond))
 	start := time.Now()
 	var (
 		next     atomic.Int64
@@ -175,6 +180,14 @@ func fuzzRun(t *testing.T, env *fuzzEnv, seed uint64, n int, budget time.Duratio
 				i := int(next.Add(1) - 1)
 				if i >= len(cases) || time.Since(start) > budget {
 					return
+				}
+				if stopAtFirst {
+					mu.Lock()
+					found := len(problems) > 0
+					mu.Unlock()
+					if found {
+						return
+					}
 				}
 				c := cases[i]
 				a, err := env.send(c)
@@ -242,11 +255,14 @@ type fuzzEnv struct {
 	// the deployment's values
 	apnsNames  []string
 	vapidNames []string
+	fcmNames   []string
 	subs       []fuzzSub
 	tokens     []string // device tokens, some with a standing error answer
+	regTokens  []string // FCM registration tokens, likewise
 	notifSch   *base.Schema
 	batchSch   *base.Schema
 	notFound   *base.Schema
+	fcmMsgSch  *base.Schema
 }
 
 type fuzzSub struct {
@@ -279,7 +295,9 @@ func newFuzzEnv(t *testing.T, spec *openAPISpec) *fuzzEnv {
 		keys = append(keys, k)
 		cfgKeys = append(cfgKeys, proxy.VAPIDKeyConfig{Name: name, File: path})
 	}
-	h := newHarness(t, harnessOpts{mutate: func(c *proxy.Config) {
+	// The three platforms, each in front of its fake: APNs and FCM from the
+	// FCM harness, Web Push added to it.
+	fh := newFCMHarness(t, fcmOpts{extra: func(c *proxy.Config, _ *fcmEnvT) {
 		f, err := os.OpenFile(c.Upstream.CAFile, os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -293,11 +311,12 @@ func newFuzzEnv(t *testing.T, spec *openAPISpec) *fuzzEnv {
 		c.MaxBatch = fuzzMaxBatch
 		c.MaxBodyBytes = fuzzMaxBodyBytes
 	}})
+	h := fh.harness
 	for _, k := range keys {
 		h.addSecret(k.Private.D.Text(16))
 	}
 	env := &fuzzEnv{h: h, spec: spec, push: push, addr: strings.TrimPrefix(h.url, "http://"),
-		apnsNames: []string{"default"}, vapidNames: []string{"current", "previous"}}
+		apnsNames: []string{"default"}, vapidNames: []string{"current", "previous"}, fcmNames: []string{"default"}}
 	env.client = &http.Client{Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	env.schemas = schema_validation.NewSchemaValidator(openAPIFormats()...)
@@ -346,6 +365,18 @@ func newFuzzEnv(t *testing.T, spec *openAPISpec) *fuzzEnv {
 		h.fake.ScriptAlways(tok, &r)
 		env.tokens = append(env.tokens, tok)
 	}
+	// Registration tokens: most delivered, some answered with an error by
+	// FCM (each at once: no retry, or a Retry-After beyond any deadline).
+	for range 6 {
+		env.regTokens = append(env.regTokens, fh.regToken())
+	}
+	for _, code := range []string{fakefcm.Unregistered, fakefcm.InvalidToken, fakefcm.SenderIDMismatch, fakefcm.ThirdPartyAuthError, fakefcm.QuotaExceeded} {
+		tok := fh.regToken()
+		r := fakefcm.Answer(code)
+		r.RetryAfter = "3600"
+		fh.ffcm.ScriptAlways(tok, r)
+		env.regTokens = append(env.regTokens, tok)
+	}
 	comp := func(name string) *base.Schema {
 		sp := spec.model.Components.Schemas.GetOrZero(name)
 		if sp == nil {
@@ -353,7 +384,7 @@ func newFuzzEnv(t *testing.T, spec *openAPISpec) *fuzzEnv {
 		}
 		return sp.Schema()
 	}
-	env.notifSch, env.batchSch = comp("Notification"), comp("BatchRequest")
+	env.notifSch, env.batchSch, env.fcmMsgSch = comp("Notification"), comp("BatchRequest"), comp("FCMMessage")
 	nf := spec.model.Components.Responses.GetOrZero("NotFound")
 	if nf == nil || nf.Content.GetOrZero("application/json") == nil {
 		t.Fatal("the document has no NotFound response")
@@ -371,6 +402,7 @@ func (env *fuzzEnv) withSpec(t *testing.T, spec *openAPISpec) *fuzzEnv {
 	// not of what they refer to: one per document.
 	e.schemas = schema_validation.NewSchemaValidator(openAPIFormats()...)
 	e.notifSch = spec.model.Components.Schemas.GetOrZero("Notification").Schema()
+	e.fcmMsgSch = spec.model.Components.Schemas.GetOrZero("FCMMessage").Schema()
 	e.batchSch = spec.model.Components.Schemas.GetOrZero("BatchRequest").Schema()
 	e.notFound = spec.model.Components.Responses.GetOrZero("NotFound").Content.GetOrZero("application/json").Schema.Schema()
 	return &e
@@ -514,7 +546,11 @@ func (env *fuzzEnv) judge(c *fuzzCase, a *fuzzAnswer) *fuzzJudgement {
 		if code == "" && a.status >= 400 {
 			code = "plain"
 		}
-		j.bucket = fmt.Sprintf("%s → %d %s", v, a.status, code)
+		platform, _ := a.body["platform"].(string)
+		if e, _ := a.body["error"].(map[string]any); e != nil {
+			platform, _ = e["platform"].(string)
+		}
+		j.bucket = strings.TrimSpace(fmt.Sprintf("%s → %d %s %s", v, a.status, code, platform))
 	}()
 	problem := func(format string, args ...any) {
 		j.problems = append(j.problems, fuzzProblem{msg: fmt.Sprintf(format, args...), entry: -1})
@@ -527,6 +563,16 @@ func (env *fuzzEnv) judge(c *fuzzCase, a *fuzzAnswer) *fuzzJudgement {
 	}
 
 	item := env.spec.model.Paths.PathItems.GetOrZero(c.path)
+	if item == nil && unclean(c.path) {
+		// "A path that is not clean (//, /./, /../) is answered 307 with a
+		// Location by net/http, whatever the method."
+		j.docValid = false
+		j.why = append(j.why, "the path is not clean")
+		if a.status != http.StatusTemporaryRedirect || a.header.Get("Location") == "" {
+			problem("a path that is not clean was answered %d (Location %q), not 307", a.status, a.header.Get("Location"))
+		}
+		return j
+	}
 	if item == nil {
 		// "A path this document does not list is answered 404 not_found."
 		j.docValid = false
@@ -570,10 +616,16 @@ func (env *fuzzEnv) judge(c *fuzzCase, a *fuzzAnswer) *fuzzJudgement {
 		problem("%s %s is documented as 405 only, the answer is %d", c.method, c.path, a.status)
 	case a.status == http.StatusInternalServerError:
 		problem("internal_error: a panic in the server")
-	case j.docValid && a.status == http.StatusBadRequest && a.code() == string(translate.CodeInvalidRequest):
+	case j.docValid && a.status == http.StatusBadRequest && a.code() == string(translate.CodeInvalidRequest) && !fromUpstream(a.body):
+		// (An invalid_request the platform answered is the platform's
+		// judgment: pushproxy accepted the request and sent it.)
 		refused(-1, "the document allows this request, the server refuses it: %s", a.raw)
 	case !j.docValid && (a.status < 400 || a.status > 499):
 		accepted(-1, "the document refuses this request (%s), the server answers %d", strings.Join(j.why, "; "), a.status)
+	case !j.docValid && fromUpstream(a.body):
+		// pushproxy itself refuses what the document refuses, before
+		// sending anything.
+		accepted(-1, "the document refuses this request (%s), pushproxy sent it (the platform refused it: %d)", strings.Join(j.why, "; "), a.status)
 	}
 	if c.path == "/v1/notifications/batch" && a.status == http.StatusOK && j.docValid {
 		results, _ := a.body["results"].([]any)
@@ -586,7 +638,7 @@ func (env *fuzzEnv) judge(c *fuzzCase, a *fuzzAnswer) *fuzzJudgement {
 			ebody, _ := r["error"].(map[string]any)
 			code, _ := ebody["code"].(string)
 			switch {
-			case e.valid && code == string(translate.CodeInvalidRequest):
+			case e.valid && code == string(translate.CodeInvalidRequest) && !fromUpstream(r):
 				refused(i, "entry %d: the document allows it, the server refuses it: %v", i, r)
 			case code == string(translate.CodeInternalError):
 				problem("entry %d: internal_error", i)
@@ -594,10 +646,24 @@ func (env *fuzzEnv) judge(c *fuzzCase, a *fuzzAnswer) *fuzzJudgement {
 				accepted(i, "entry %d: the document refuses it (%s), the server sent it: %v", i, strings.Join(e.why, "; "), r)
 			case !e.valid && translate.Code(code).HTTPStatus() >= 500:
 				accepted(i, "entry %d: the document refuses it (%s), the server answers %s", i, strings.Join(e.why, "; "), code)
+			case !e.valid && fromUpstream(r):
+				accepted(i, "entry %d: the document refuses it (%s), pushproxy sent it (the platform refused it: %s)", i, strings.Join(e.why, "; "), code)
 			}
 		}
 	}
 	return j
+}
+
+func unclean(p string) bool {
+	return strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
+		strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..")
+}
+
+// fromUpstream says an error answer carries what an upstream answered:
+// the request was sent.
+func fromUpstream(body map[string]any) bool {
+	e, _ := body["error"].(map[string]any)
+	return e != nil && e["upstream"] != nil
 }
 
 // requestValid decides whether the document allows the request of c to
@@ -661,7 +727,7 @@ func (env *fuzzEnv) requestValid(j *fuzzJudgement, c *fuzzCase, op *v3.Operation
 		invalid("%s", p)
 	}
 	if !batch {
-		for _, p := range env.proseProblems(tree) {
+		for _, p := range env.proseProblems(c.body, tree) {
 			invalid("%s", p)
 		}
 		return
@@ -696,7 +762,7 @@ func (env *fuzzEnv) entryValid(body []byte, e *jnode, probs []jproblem, prefix s
 	for _, p := range int64Problems(e, env.notifSch, "") {
 		invalid("%s", p)
 	}
-	for _, p := range env.proseProblems(e) {
+	for _, p := range env.proseProblems(body, e) {
 		invalid("%s", p)
 	}
 	return ej
@@ -726,13 +792,20 @@ func (env *fuzzEnv) validateSchema(s *base.Schema, raw []byte) string {
 
 // proseProblems checks a notification against the rules the document
 // states in words.
-func (env *fuzzEnv) proseProblems(n *jnode) []string {
+func (env *fuzzEnv) proseProblems(body []byte, n *jnode) []string {
 	if n == nil || n.kind != '{' {
 		return nil
 	}
 	var out []string
 	to := n.get("to")
-	apns, webpush := to.get("apns"), to.get("webpush")
+	apns, webpush, fcmTo := to.get("apns"), to.get("webpush"), to.get("fcm")
+	if fcmTo != nil && fcmTo.kind == '{' {
+		// "to.fcm.credential must name a configured credential"
+		if c := fcmTo.get("credential"); c != nil && c.kind == '"' && c.str != "" && !slices.Contains(env.fcmNames, c.str) {
+			out = append(out, "to.fcm.credential names no configured credential")
+		}
+		out = append(out, env.fcmMessageProblems(body, n)...)
+	}
 	if apns != nil && apns.kind == '{' {
 		// "to.apns.credential … must name a configured credential"
 		if c := apns.get("credential"); c != nil && c.kind == '"' && c.str != "" && !slices.Contains(env.apnsNames, c.str) {
@@ -763,6 +836,145 @@ func (env *fuzzEnv) proseProblems(n *jnode) []string {
 		}
 	}
 	return out
+}
+
+// fcmMessageProblems builds the FCM message of notification n the way the
+// document's introduction says ("FCM only: the message pushproxy builds
+// must match FCMMessage. It is built from the common fields …, then
+// fcm.android is merged into android and fcm.message into the message …")
+// and checks it against FCMMessage.
+func (env *fuzzEnv) fcmMessageProblems(body []byte, n *jnode) []string {
+	str := func(k string) string {
+		if v := n.get(k); v != nil && v.kind == '"' {
+			return v.str
+		}
+		return ""
+	}
+	msg := jobj()
+	notif := jobj()
+	for _, k := range []string{"title", "body", "image"} {
+		if v := str(k); v != "" {
+			notif.set(k, jstr(v))
+		}
+	}
+	if len(notif.keys) > 0 {
+		msg.set("notification", notif)
+	}
+	data := jobj()
+	if d := n.get("data"); d != nil && d.kind == '{' {
+		for i, k := range d.keys {
+			v := d.vals[i]
+			if v.kind == '"' {
+				data.set(k, jstr(v.str))
+				continue
+			}
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, body[v.start:v.end]); err != nil {
+				return []string{"data." + k + " is not JSON"}
+			}
+			data.set(k, jstr(buf.String()))
+		}
+	}
+	if u := str("url"); u != "" {
+		// "url → data.url, which must then equal a data.url given too"
+		if d := data.get("url"); d != nil && d.str != u {
+			return []string{"url and data.url differ"}
+		}
+		data.set("url", jstr(u))
+	}
+	if len(data.keys) > 0 {
+		msg.set("data", data)
+	}
+	android := jobj()
+	switch str("priority") {
+	case "high":
+		android.set("priority", jstr("HIGH"))
+	case "normal", "low":
+		android.set("priority", jstr("NORMAL"))
+	}
+	if ttl := n.get("ttl"); ttl != nil && ttl.kind == '0' {
+		android.set("ttl", jstr(ttl.lit+"s"))
+	}
+	if c := str("collapse_id"); c != "" {
+		android.set("collapse_key", jstr(c))
+	}
+	anotif := jobj()
+	if snd := n.get("sound"); snd != nil {
+		switch {
+		case snd.kind == '"':
+			anotif.set("sound", jstr(snd.str))
+		case snd.get("name") != nil:
+			anotif.set("sound", snd.get("name").clone())
+		}
+	}
+	if b := n.get("badge"); b != nil {
+		anotif.set("notification_count", b.clone())
+	}
+	if len(anotif.keys) > 0 {
+		android.set("notification", anotif)
+	}
+	if len(android.keys) > 0 {
+		msg.set("android", android)
+	}
+	ov := n.get("fcm")
+	if a := ov.get("android"); a != nil && a.kind == '{' && len(a.keys) > 0 {
+		dst := msg.get("android")
+		if dst == nil || dst.kind != '{' {
+			dst = jobj()
+		}
+		for i, k := range a.keys {
+			mergeJ(dst, k, a.vals[i])
+		}
+		msg.set("android", dst)
+	}
+	if m := ov.get("message"); m != nil && m.kind == '{' {
+		for i, k := range m.keys {
+			mergeJ(msg, k, m.vals[i])
+		}
+	}
+	dropEmptyJ(msg, "notification")
+	dropEmptyJ(msg, "data")
+	if a := msg.get("android"); a != nil && a.kind == '{' {
+		dropEmptyJ(a, "notification")
+		dropEmptyJ(a, "data")
+		dropEmptyJ(msg, "android")
+	}
+	var out []string
+	if errs := env.validateSchema(env.fcmMsgSch, msg.encode()); errs != "" {
+		out = append(out, "the FCM message "+clip(msg.encode(), 300)+" does not match FCMMessage:"+errs)
+	}
+	for _, p := range int64Problems(msg, env.fcmMsgSch, "message") {
+		out = append(out, "the FCM message: "+p)
+	}
+	return out
+}
+
+// mergeJ merges v into dst[k] as the document says: objects key by key,
+// null removes, anything else replaces.
+func mergeJ(dst *jnode, k string, v *jnode) {
+	switch v.kind {
+	case 'n':
+		dst.del(k)
+	case '{':
+		d := dst.get(k)
+		if d == nil || d.kind != '{' {
+			d = jobj()
+		} else {
+			d = d.clone()
+		}
+		for i, kk := range v.keys {
+			mergeJ(d, kk, v.vals[i])
+		}
+		dst.set(k, d)
+	default:
+		dst.set(k, v.clone())
+	}
+}
+
+func dropEmptyJ(n *jnode, k string) {
+	if v := n.get(k); v != nil && v.kind == '{' && len(v.keys) == 0 {
+		n.del(k)
+	}
 }
 
 // int64Problems finds the numbers the document declares `format: int64`
@@ -845,6 +1057,9 @@ func (env *fuzzEnv) knownBug(c *fuzzCase, j *fuzzJudgement, p fuzzProblem) strin
 		}
 		if e := n.get("to").get("webpush").get("expirationTime"); e != nil && e.kind != 'n' && hasNull(e) {
 			return "null inside to.webpush.expirationTime is refused, though any other value there is ignored"
+		}
+		if headerTwice(n) {
+			return "an apns.headers name given twice in different cases: one is picked at random"
 		}
 		return ""
 	}
@@ -1411,7 +1626,8 @@ func (g *fuzzGen) next(i int) *fuzzCase {
 	case "path":
 		c.path = pick(g, "/", "/v1", "/v1/", "/v1/notifications/", "/v1/notification", "/V1/notifications", "/v1/notifications/batch/x",
 			"/healthz/", "/readyz.json", "/v2/notifications", "/v1/webpush", "/v1/webpush/vapid-public-key/", "/metrics/x", "/favicon.ico",
-			"/v1/notifications%2Fbatch", "/%76%31/notifications/x", "/v1/notifications/batch/")
+			"/v1/notifications%2Fbatch", "/%76%31/notifications/x", "/v1/notifications/batch/",
+			"/v1//notifications", "/./healthz", "/v1/../readyz", "/metrics/.")
 		c.method = pick(g, allMethods...)
 		c.notes = append(c.notes, "unknown path")
 		if c.method == "POST" {
@@ -1639,13 +1855,27 @@ func (ss *sset) prop(name string) []*base.Schema {
 		}
 		if x.PatternProperties != nil {
 			for pat, p := range x.PatternProperties.FromOldest() {
-				if re, err := regexp.Compile(pat); err == nil && re.MatchString(name) {
+				if re := compiledPattern(pat); re != nil && re.MatchString(name) {
 					out = append(out, p.Schema())
 				}
 			}
 		}
 	}
 	return out
+}
+
+var patterns sync.Map // pattern → *regexp.Regexp (nil: does not compile)
+
+func compiledPattern(p string) *regexp.Regexp {
+	if re, ok := patterns.Load(p); ok {
+		return re.(*regexp.Regexp)
+	}
+	re, err := regexp.Compile(p)
+	if err != nil {
+		re = nil
+	}
+	patterns.Store(p, re)
+	return re
 }
 
 // cons is what a set of schemas says about one value, merged.
@@ -1872,6 +2102,27 @@ func (g *fuzzGen) hint(path string) *jnode {
 			}
 			return w
 		}
+	case "to.fcm.token":
+		if g.chance(0.85) {
+			return jstr(pick(g, env.regTokens...))
+		}
+	case "to.fcm.credential":
+		if g.chance(0.85) {
+			return jstr(pick(g, "default", "", "nope"))
+		}
+	case "fcm.android":
+		if g.chance(0.7) {
+			return g.subset(jobj("priority", jstr(pick(g, "HIGH", "NORMAL")), "ttl", jstr(pick(g, "3600s", "0s", "2419200s", "1.5s")),
+				"collapse_key", jstr("k"), "direct_boot_ok", jbool(true), "notification", g.subset(jobj("channel_id", jstr("orders"),
+					"notification_count", jnum(pick(g, "0", "3")), "sound", jstr("default"), "tag", jnull())),
+				"data", g.subset(jobj("k", jstr("v"), "n", jnull()))))
+		}
+	case "fcm.message":
+		if g.chance(0.7) {
+			return g.subset(jobj("fcm_options", jobj("analytics_label", jstr("x")), "notification", g.subset(jobj("title", jstr("T"), "body", jnull())),
+				"data", g.subset(jobj("k", jstr("v"), "order", jnull())), "android", g.subset(jobj("priority", jstr("HIGH"), "collapse_key", jnull())),
+				"apns", jobj("headers", jobj("apns-priority", jstr("5")))))
+		}
 	case "image", "url":
 		if g.chance(0.5) {
 			return jstr(pick(g, "https://example.com/x.png", "", "/relative"))
@@ -1880,10 +2131,21 @@ func (g *fuzzGen) hint(path string) *jnode {
 	return nil
 }
 
+// subset keeps each member of o with probability 1/2.
+func (g *fuzzGen) subset(o *jnode) *jnode {
+	n := jobj()
+	for i, k := range o.keys {
+		if g.chance(0.5) {
+			n.set(k, o.vals[i])
+		}
+	}
+	return n
+}
+
 func lit(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func (g *fuzzGen) integer(c *cons) string {
-	lo, hi := -1000.0, 1e6
+	lo, hi := -1000.0, 1e9
 	if c.minimum != nil {
 		lo = *c.minimum
 	}
@@ -1903,7 +2165,9 @@ func (g *fuzzGen) integer(c *cons) string {
 			return pick(g, "9223372036854775807", "4294967296", "2419200")
 		}
 	}
-	return strconv.FormatInt(int64(lo)+g.r.Int64N(int64(min(hi-lo, 1e6))+1), 10)
+	// Any magnitude up to 10^9, within the bounds.
+	span := min(hi-lo, math.Pow(10, float64(g.r.IntN(10))))
+	return strconv.FormatInt(int64(lo)+g.r.Int64N(int64(span)+1), 10)
 }
 
 var fuzzStrings = []string{"", "x", "Hello", "Order shipped", "Your parcel is on its way", "日本語", "emoji 🎉",
@@ -2072,10 +2336,24 @@ func (g *fuzzGen) mutate(c *fuzzCase, root *jnode) {
 		}
 	}
 	note := func(what, where string) { c.notes = append(c.notes, what+" at "+strconv.Quote(where)) }
-	kind := weighted(g, map[string]int{"bound": 45, "drop": 8, "add": 8, "type": 10, "null": 5, "case": 5, "twice": 5, "text": 6, "recipients": 3, "nasty": 5})
+	kind := weighted(g, map[string]int{"bound": 55, "drop": 8, "add": 8, "type": 10, "null": 5, "case": 5, "twice": 5, "text": 6, "recipients": 3, "nasty": 5})
 	switch {
 	case kind == "bound" && len(bounded) > 0:
-		s := pick(g, bounded...)
+		// Values with a bound on their length or size first.
+		var weighted []jslot
+		for _, b := range bounded {
+			c := g.sch[b.parent.vals[b.idx]]
+			w := 1
+			if c.maxLen >= 0 || c.minLen > 0 || c.minimum != nil || c.maximum != nil || c.exclMax != nil {
+				w = 4
+			} else if len(c.pats) > 0 || c.enum != nil {
+				w = 2
+			}
+			for range w {
+				weighted = append(weighted, b)
+			}
+		}
+		s := pick(g, weighted...)
 		v := s.parent.vals[s.idx]
 		nv, what := g.bound(v, g.sch[v])
 		note(what, s.path)
@@ -2132,10 +2410,15 @@ func (g *fuzzGen) mutate(c *fuzzCase, root *jnode) {
 	case kind == "recipients":
 		if to := root.get("to"); to != nil && to.kind == '{' {
 			if g.chance(0.5) {
-				note("both recipients", "to")
-				to.set("apns", jobj("token", jstr(g.env.tokens[0])))
+				note("several recipients", "to")
 				s := g.env.subs[0]
-				to.set("webpush", jobj("endpoint", jstr(s.endpoint), "keys", jobj("p256dh", jstr(s.p256dh), "auth", jstr(s.auth))))
+				for _, p := range []string{"apns", "webpush", "fcm"} {
+					if to.get(p) == nil || g.chance(0.5) {
+						to.set(p, map[string]*jnode{"apns": jobj("token", jstr(g.env.tokens[0])),
+							"webpush": jobj("endpoint", jstr(s.endpoint), "keys", jobj("p256dh", jstr(s.p256dh), "auth", jstr(s.auth))),
+							"fcm":     jobj("token", jstr(g.env.regTokens[0]))}[p])
+					}
+				}
 			} else {
 				note("no recipient", "to")
 				root.set("to", jobj())
