@@ -63,10 +63,10 @@ func fcmUnusable(c *creds.FCMCredential) *translate.Error {
 // fcmReadiness is the fcm part of /readyz: per credential the file's
 // state, the service account (client_email, private_key_id, project_id,
 // the key's fingerprint) and the access token's expiry and last fetch
-// error; never the key or the token. A token endpoint that refuses the
-// account degrades the platform (the reason says why) but leaves it
-// usable: a cached token may still be valid, and a pod's readiness must
-// not flap with a token endpoint's outage.
+// error; never the key or the token. A failed token request (the latest
+// one) degrades the platform, the reason saying why, but leaves it usable
+// (200): a cached token may still be valid, the next request may succeed,
+// and a pod's readiness must not flap with a token endpoint's outage.
 func fcmReadiness(snap *creds.Snapshot) readyPlatform {
 	p := readyPlatform{Credentials: []readyCredential{}}
 	if len(snap.FCM) == 0 {
@@ -84,10 +84,14 @@ func fcmReadiness(snap *creds.Snapshot) readyPlatform {
 			rc.ClientEmail, rc.PrivateKeyID, rc.ProjectID = in.ClientEmail, in.PrivateKeyID, in.ProjectID
 			rc.TokenExpiry = timePtr(in.TokenExpiry)
 			rc.TokenError, rc.TokenErrorAt = in.LastError, timePtr(in.LastErrorAt)
-			if in.LastError != "" && (in.TokenExpiry.IsZero() || time.Until(in.TokenExpiry) <= 0) {
+			if in.LastError != "" {
 				p.failing++
 				if p.Reason == "" {
-					p.Reason = "FCM credential " + c.Spec.Name + ": no access token: " + in.LastError
+					what := "the latest access-token request failed (the cached token is still in use)"
+					if in.TokenExpiry.IsZero() || time.Until(in.TokenExpiry) <= 0 {
+						what = "no access token"
+					}
+					p.Reason = "FCM credential " + c.Spec.Name + ": " + what + ": " + in.LastError
 				}
 			}
 		}

@@ -533,10 +533,15 @@ func TestFCMTokenEndpointRows(t *testing.T) {
 			}
 		})
 	}
-	// /readyz shows the last token error of each.
+	// /readyz shows the last token error of each, and says FCM is degraded
+	// (still 200: the other credentials work).
 	c := h.fcmCred(1)
 	if !strings.Contains(fmt.Sprint(c["token_error"]), "invalid_grant") || c["state"] != "ok" {
 		t.Fatalf("readyz %v", c)
+	}
+	ready := h.get("/readyz")
+	if p := h.fcmReady(); ready.Status != 200 || p["status"] != "degraded" || !strings.Contains(fmt.Sprint(p["reason"]), "invalid_grant") {
+		t.Fatalf("readyz %d %s", ready.Status, ready.Raw)
 	}
 	// The default credential refreshes and sends: one bad service account
 	// costs the others nothing.
