@@ -39,5 +39,5 @@ echo "rounds: $rounds x $n notifications (medians; the in-process fake's share i
 printf '  end to end   %9.0f ns/op  %7.0f notifications/s  %5s allocs/op\n' "$e2e" "$(awk -v x="$e2e" 'BEGIN { print 1e9 / x }')" "$al_e"
 printf '  direct       %9.0f ns/op  %7.0f notifications/s  %5s allocs/op\n' "$direct" "$(awk -v x="$direct" 'BEGIN { print 1e9 / x }')" "$al_d"
 awk -v e="$e2e" -v d="$direct" -v lo="$lo" -v hi="$hi" 'BEGIN { printf "end to end/direct %.3f (rounds: %.2f-%.2f; bar >= 0.5)\n", d / e, lo, hi }'
-awk -v e="$cpu_e" -v d="$cpu_d" 'BEGIN { printf "CPU per notification (whole process): end to end %.0f ns, direct %.0f ns; ratio %.3f (what a quiet 2-core machine would show)\n", e, d, d / e }'
+awk -v e="$cpu_e" -v d="$cpu_d" 'BEGIN { printf "CPU per notification (whole process): end to end %.0f ns, direct %.0f ns; ratio %.3f (less disturbed by other load than throughput)\n", e, d, d / e }'
 echo "access-token fetches per end-to-end run: $fetches(bar: 1)"
