@@ -164,10 +164,15 @@ func TestSoakDrainThenRecover(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Drain until notifications have met it (each one is re-sent on new
+	// connections until its re-sends or its deadline run out), then recover.
+	deadline := time.Now().Add(20 * time.Second)
+	for refused.Load() < 10 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	refusedWhileDraining := refused.Load()
 	h.fake.SetDrainNew(false)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	d0 := delivered.Load()
 	for delivered.Load() < d0+200 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

@@ -48,6 +48,15 @@ func isUnprocessed(err error) bool {
 	return false
 }
 
+// refusedAll says the server sent a GOAWAY whose last stream ID is 0 on
+// this connection: it processed no stream on it, whatever error the
+// attempt ended with (the deadline passing while it was refused, for
+// example).
+func refusedAll(conn *pconn) bool {
+	g := conn.goAway.Load()
+	return g != nil && g.LastStreamID == 0
+}
+
 // sentBody is a request body that records whether x/net started reading
 // it. x/net reads the body only after writing the headers, and a server
 // cannot process a request whose body it has not received (END_STREAM
@@ -95,7 +104,7 @@ func (s *Sender) roundTrip(ctx context.Context, p *pool, r *translate.APNsReques
 			s.opts.OnAttempt(time.Since(start), 0)
 		}
 		w := body.read.Load()
-		if isUnprocessed(err) || (!w && ctx.Err() == nil) {
+		if isUnprocessed(err) || (!w && ctx.Err() == nil) || refusedAll(conn) {
 			return outcome{conn: conn, wrote: w, unprocessed: true}
 		}
 		return outcome{conn: conn, wrote: w, err: s.transportError(ctx, conn, err, w)}

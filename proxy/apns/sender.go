@@ -285,6 +285,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 	}
 	refreshed, switched, newConnRetried := false, false, false
 	attempts, tries, resends := 0, 0, 0
+	var lastConn *pconn // the connection of the latest attempt (for a GOAWAY's reason)
 	var last *translate.Error
 	for {
 		p, err := s.pool(c, s.BaseURL(env))
@@ -292,8 +293,19 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 			return nil, translate.NewError(translate.CodeUpstreamUnavailable, err.Error(), "check upstream.apns_*_url")
 		}
 		out := s.roundTrip(ctx, p, d.Request, auth)
-		if out.wrote {
+		// attempts counts what APNs may have processed: not the re-sends of
+		// what it surely did not.
+		if out.wrote && !out.unprocessed {
 			attempts++
+		}
+		if out.err != nil && !out.wrote && resends > 0 && ctx.Err() != nil {
+			// The deadline passed while the next re-send waited for a
+			// connection: every attempt so far was refused unprocessed.
+			out.err, out.unprocessed = nil, true
+			out.conn = lastConn
+		}
+		if out.conn != nil {
+			lastConn = out.conn
 		}
 		if out.unprocessed {
 			if ctx.Err() == nil && resends < s.opts.MaxResends {
