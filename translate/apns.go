@@ -198,6 +198,9 @@ func BuildAPNs(n *Notification, t APNsTarget) (*APNsRequest, *Error) {
 		return "", false
 	}
 
+	if e := checkHeaderOverrides(n, ov.Headers); e != nil {
+		return nil, e
+	}
 	if n.Badge != nil && *n.Badge < 0 {
 		return nil, Invalid("badge", "must be 0 or more (0 clears the badge)")
 	}
@@ -529,4 +532,43 @@ func buildAPS(n *Notification, ov APNsOverrides) (map[string]any, *Error) {
 	}
 
 	return aps, nil
+}
+
+// checkHeaderOverrides refuses apns.headers that are ambiguous (a header
+// named twice in different cases: which one wins would be chance), and
+// checks the common fields a header replaces as if it did not: a header
+// wins over its field, but a malformed field is still the caller's
+// mistake, not something to pass over silently.
+func checkHeaderOverrides(n *Notification, headers map[string]string) *Error {
+	if len(headers) == 0 {
+		return nil
+	}
+	seen := make(map[string]string, len(headers))
+	for k := range headers {
+		lk := strings.ToLower(k)
+		if other, dup := seen[lk]; dup {
+			a, b := min(k, other), max(k, other)
+			return Invalid("apns.headers."+b, "names the same header as %q (header names ignore case); give it once", a)
+		}
+		seen[lk] = k
+	}
+	over := func(h string) bool { _, ok := seen[h]; return ok }
+	if over("apns-push-type") && n.PushType != "" {
+		if _, ok := LookupPushType(n.PushType); !ok {
+			return Invalid("push_type", "unknown push type %q", n.PushType)
+		}
+	}
+	if over("apns-expiration") && n.TTL != nil && *n.TTL < 0 {
+		return Invalid("ttl", "must be 0 or more seconds")
+	}
+	if over("apns-collapse-id") && (len(n.CollapseID) > APNsMaxCollapseID || !validHeaderValue(n.CollapseID)) {
+		return Invalid("collapse_id", "must be at most %d bytes without control characters", APNsMaxCollapseID)
+	}
+	if over("apns-id") && n.ID != "" && !IsUUID(n.ID) {
+		return Invalid("id", "must be a UUID (8-4-4-4-12 hex digits)")
+	}
+	if over("apns-topic") && n.To.APNs != nil && !validHeaderValue(n.To.APNs.Topic) {
+		return Invalid("to.apns.topic", "must not contain control characters")
+	}
+	return nil
 }

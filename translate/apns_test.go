@@ -946,3 +946,41 @@ func TestLookupPushType(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildAPNsOverriddenFieldsStillChecked: a header override wins, but the
+// common field it replaces is still checked, and a header named twice in
+// different cases is refused.
+func TestBuildAPNsOverriddenFieldsStillChecked(t *testing.T) {
+	neg := int64(-5)
+	for _, tc := range []struct {
+		f     func(n *translate.Notification)
+		field string
+	}{
+		{func(n *translate.Notification) {
+			n.PushType = "bogus"
+			n.APNs = &translate.APNsOverrides{Headers: map[string]string{"apns-push-type": "alert"}}
+		}, "push_type"},
+		{func(n *translate.Notification) {
+			n.TTL = &neg
+			n.APNs = &translate.APNsOverrides{Headers: map[string]string{"apns-expiration": "0"}}
+		}, "ttl"},
+		{func(n *translate.Notification) {
+			n.ID = "not-a-uuid"
+			n.APNs = &translate.APNsOverrides{Headers: map[string]string{"apns-id": "11111111-2222-4333-8444-555555555555"}}
+		}, "id"},
+		{func(n *translate.Notification) {
+			n.CollapseID = strings.Repeat("c", 100)
+			n.APNs = &translate.APNsOverrides{Headers: map[string]string{"apns-collapse-id": "x"}}
+		}, "collapse_id"},
+		{func(n *translate.Notification) {
+			n.To.APNs.Topic = "com.example.app\u0001"
+			n.APNs = &translate.APNsOverrides{Headers: map[string]string{"apns-topic": "com.example.app"}}
+		}, "to.apns.topic"},
+		{func(n *translate.Notification) {
+			n.APNs = &translate.APNsOverrides{Headers: map[string]string{"apns-priority": "10", "APNS-PRIORITY": "5"}}
+		}, "apns.headers.apns-priority"},
+	} {
+		_, err := translate.BuildAPNs(apnsNote(func(n *translate.Notification) { n.Body = "b"; tc.f(n) }), target())
+		wantErr(t, err, translate.CodeInvalidRequest, tc.field)
+	}
+}

@@ -34,6 +34,17 @@ func checkJSON(data []byte, allowNull func(path []string) bool, fields fieldSet)
 	return c.found
 }
 
+// checkEnvelope checks only the top level of a document (a batch's
+// envelope: a duplicate or misspelt key, a null), parsing the rest
+// without judging it: the entries are judged one by one.
+func checkEnvelope(data []byte, fields fieldSet) *jsonProblem {
+	var path [8]string
+	c := jsonChecker{data: data, allowNull: func(p []string) bool { return len(p) >= 1 }, fields: fields, path: path[:0], maxDepth: 1}
+	c.skipSpace()
+	c.value()
+	return c.found
+}
+
 // checkJSONLoose is checkJSON without field names (tests and fuzzing).
 func checkJSONLoose(data []byte, allowNull func(path []string) bool) *jsonProblem {
 	return checkJSON(data, allowNull, nil)
@@ -47,6 +58,9 @@ type jsonChecker struct {
 	fields    fieldSet
 	found     *jsonProblem
 	scratch   []byte // the joined path of an object, for the fields lookup
+	// maxDepth, if > 0, ignores problems deeper than this many path
+	// elements (a batch's envelope is checked apart from its entries).
+	maxDepth int
 }
 
 // fieldNames holds one copy of every field name of the fixed-shape objects,
@@ -83,10 +97,14 @@ func (c *jsonChecker) namesHere() map[string]bool {
 	return c.fields[string(b)]
 }
 
-func (c *jsonChecker) fail(msg string) {
-	if c.found == nil {
-		c.found = &jsonProblem{path: joinPath(c.path), msg: msg}
+// fail records a problem at the current path, unless one was found
+// already or the path is deeper than maxDepth; it says whether it did.
+func (c *jsonChecker) fail(msg string) bool {
+	if c.found != nil || (c.maxDepth > 0 && len(c.path) > c.maxDepth) {
+		return false
 	}
+	c.found = &jsonProblem{path: joinPath(c.path), msg: msg}
+	return true
 }
 
 // joinPath writes a path the way errors name fields: keys joined by dots,
@@ -138,13 +156,32 @@ func (c *jsonChecker) value() {
 		}
 		c.i += 4
 	default: // number, true, false
+		start, exp := c.i, false
 		for c.i < len(c.data) {
 			switch c.data[c.i] {
 			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				c.number(start, exp)
 				return
+			case 'e', 'E':
+				exp = true
 			}
 			c.i++
 		}
+		c.number(start, exp)
+	}
+}
+
+// number refuses a number no 64-bit float can hold (1e400): encoding/json
+// passes it on inside raw values, where one platform would send it and
+// another refuse it. Only numbers with an exponent or over 300 characters
+// can be out of range, so the others are not parsed.
+func (c *jsonChecker) number(start int, exp bool) {
+	tok := c.data[start:c.i]
+	if len(tok) == 0 || (tok[0] != '-' && (tok[0] < '0' || tok[0] > '9')) || (!exp && len(tok) <= 300) {
+		return
+	}
+	if _, err := strconv.ParseFloat(string(tok), 64); err != nil {
+		c.fail("the number is out of the range of a 64-bit float")
 	}
 }
 
@@ -200,12 +237,10 @@ func (c *jsonChecker) object() {
 			}
 		}
 		c.path = append(c.path, key)
-		if dup {
-			c.fail("the key appears twice in one object; send it once")
+		if dup && c.fail("the key appears twice in one object; send it once") {
 			return
 		}
-		if names != nil && !names[key] {
-			c.fail("unknown field (field names are case-sensitive)")
+		if names != nil && !names[key] && c.fail("unknown field (field names are case-sensitive)") {
 			return
 		}
 		c.skipSpace()

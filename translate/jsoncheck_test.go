@@ -26,6 +26,8 @@ func TestDecodeRefusesWhatJSONAcceptsSilently(t *testing.T) {
 		{"title null", "{" + to + `,"title":null}`, "title", "null"},
 		{"header null", "{" + to + `,"title":"x","apns":{"headers":{"apns-topic":null}}}`, "apns.headers.apns-topic", "null"},
 		{"root null", `null`, "", "got null"},
+		{"number out of float range", "{" + to + `,"data":{"n":1e400}}`, "data.n", "range"},
+		{"long number out of float range", "{" + to + `,"data":{"n":` + strings.Repeat("9", 400) + `}}`, "data.n", "range"},
 		{"field name in another case", "{" + to + `,"Title":"x"}`, "Title", "case-sensitive"},
 		{"nested field name in another case", `{"to":{"APNS":{"token":"aa"}},"title":"x"}`, "to.APNS", "case-sensitive"},
 		{"recipient field in another case", `{"to":{"apns":{"Token":"aa"}},"title":"x"}`, "to.apns.Token", "case-sensitive"},
@@ -44,6 +46,8 @@ func TestDecodeRefusesWhatJSONAcceptsSilently(t *testing.T) {
 	ok := []string{
 		"{" + to + `,"title":"café ✓ \ud83d\ude00","data":{"x":null,"y":[null]}}`,
 		`{"to":{"webpush":{"endpoint":"https://x","keys":{"p256dh":"a","auth":"b"},"expirationTime":null}},"title":"t"}`,
+		`{"to":{"webpush":{"endpoint":"https://x","keys":{"p256dh":"a","auth":"b"},"expirationTime":[null]}},"title":"t"}`,
+		"{" + to + `,"data":{"n":1e300,"m":-1.5E-300,"k":12345678901234567890}}`,
 		"{" + to + `,"apns":{"aps":{"alert":null},"payload":{"k":null}},"sound":{"name":"a","volume":null}}`,
 		"{" + to + `,"data":{` + manyKeys(100) + `}}`,
 	}
@@ -70,6 +74,13 @@ func TestDecodeBatchEnvelope(t *testing.T) {
 	}
 	if _, e := DecodeBatch([]byte(`{"notifications":null}`)); e == nil {
 		t.Fatal("null notifications accepted")
+	}
+	// A duplicate envelope key after a bad entry is still found.
+	if _, e := DecodeBatch([]byte("{\"notifications\":[{\"a\":1,\"a\":2,\"b\":\"\xff\"}],\"notifications\":[]}")); e == nil || e.Field != "notifications" || !strings.Contains(e.Message, "twice") {
+		t.Fatalf("duplicate envelope key after a bad entry: %v", e)
+	}
+	if _, e := DecodeBatch([]byte(`{"Notifications":[]}`)); e == nil {
+		t.Fatal("envelope key in another case accepted")
 	}
 	entries, e := DecodeBatch([]byte(`{"notifications":[null,{"title":"a","title":"b"}]}`))
 	if e != nil || len(entries) != 2 {

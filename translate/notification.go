@@ -134,7 +134,7 @@ func notificationNullAllowed(p []string) bool {
 	case len(p) >= 3 && p[0] == "fcm" && (p[1] == "android" || p[1] == "message"):
 		// null removes a key from the derived FCM message (see BuildFCM).
 		return true
-	case len(p) == 3 && p[0] == "to" && p[1] == "webpush" && p[2] == "expirationTime":
+	case len(p) >= 3 && p[0] == "to" && p[1] == "webpush" && p[2] == "expirationTime":
 		return true
 	}
 	return false
@@ -159,7 +159,7 @@ func DecodeBatch(data []byte) ([]json.RawMessage, *Error) {
 	}
 	// The entries are checked one by one when they are decoded; here only
 	// the envelope (a duplicate "notifications", a null).
-	if p := checkJSON(data, func(p []string) bool { return len(p) >= 1 }, batchFields); p != nil && !strings.HasPrefix(p.path, "notifications[") {
+	if p := checkEnvelope(data, batchFields); p != nil {
 		return nil, problemError(p)
 	}
 	if b.Notifications == nil {
