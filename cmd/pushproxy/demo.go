@@ -13,9 +13,9 @@ import (
 
 const demoUsage = `Usage: pushproxy demo [flags]
 
-Runs pushproxy with throwaway keys in front of a built-in fake APNs and fake
-Web Push service on loopback (internal/demo), and prints curl lines to try
-it; nothing leaves this machine. Runs until Ctrl-C, then deletes the keys and
+Runs pushproxy with throwaway keys in front of a built-in fake APNs, fake
+Web Push service and fake FCM on loopback (internal/demo), and prints curl
+lines to try it; nothing leaves this machine. Runs until Ctrl-C, then deletes the keys and
 exits 0.
 
 Flags:
@@ -35,6 +35,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Listen, "listen", o.Listen, "address of pushproxy's local API (IPv4 loopback; port 0: any free port)")
 	fs.IntVar(&o.APNsPort, "apns-port", o.APNsPort, "port of the fake APNs on 127.0.0.1 (0: any free port)")
 	fs.IntVar(&o.PushPort, "push-port", o.PushPort, "port of the fake Web Push service on 127.0.0.1 (0: any free port)")
+	fs.IntVar(&o.FCMPort, "fcm-port", o.FCMPort, "port of the fake FCM (and its OAuth token endpoint) on 127.0.0.1 (0: any free port)")
 	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "pushproxy's log level: debug, info, warn or error")
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code

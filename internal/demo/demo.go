@@ -1,14 +1,17 @@
 // Package demo is pushproxy demo: pushproxy in front of the built-in
 // fakes, for a first look.
 //
-// It generates throwaway keys (an APNs .p8 and a VAPID key pair) into a
-// temporary directory, starts internal/fakeapns (TLS + HTTP/2) and
-// internal/fakepush (HTTPS) on loopback, starts pushproxy in front of them,
+// It generates throwaway keys (an APNs .p8, a VAPID key pair and a Google
+// service-account key) into a temporary directory, starts internal/fakeapns
+// (TLS + HTTP/2), internal/fakepush (HTTPS) and internal/fakefcm (TLS +
+// HTTP/2, with its OAuth token endpoint) on loopback, starts pushproxy in
+// front of them,
 // prints ready-to-paste curl lines, and runs until SIGINT/SIGTERM, when it
 // shuts everything down, removes the directory and exits 0.
 //
 // The printed text is deterministic for given addresses (fixed device
-// tokens, a fixed demo browser subscription whose keys come from constants),
+// tokens, a fixed FCM registration token, a fixed demo browser subscription
+// whose keys come from constants),
 // so the README can show exactly what the demo prints; demo_test.go runs
 // every printed line against a running demo and checks the README.
 package demo
@@ -19,6 +22,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -37,6 +41,7 @@ import (
 
 	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/internal/fakeapns"
+	"github.com/pushproxy/pushproxy/internal/fakefcm"
 	"github.com/pushproxy/pushproxy/internal/fakepush"
 	"github.com/pushproxy/pushproxy/proxy"
 	"github.com/pushproxy/pushproxy/translate"
@@ -60,6 +65,15 @@ const (
 	// run. (A real browser makes random ones, and keeps them secret.)
 	demoUASeed   = "pushproxy demo: user agent key"
 	demoAuthSeed = "pushproxy demo: authentication secret"
+	// The demo's Firebase project and its throwaway service account (the
+	// fake FCM knows them; Google does not).
+	demoFCMProject = "pushproxy-demo"
+	demoFCMEmail   = "pushproxy@pushproxy-demo.iam.gserviceaccount.com"
+	demoFCMKeyID   = "d3m0d3m0d3m0d3m0d3m0d3m0d3m0d3m0d3m0d3m0"
+	// demoFCMToken is the demo Android app's registration token (made up,
+	// in the shape of real ones: about 150 characters of [A-Za-z0-9_:-]).
+	demoFCMToken = "dEm0AndroidAppInstance:APA91bDemoRegistrationTokenOfThePushproxyDemo_" +
+		"NotARealDevice-AnyTokenOfThisShapeIsDeliveredByTheFakeFCM_0123456789abcdefghijklmnop"
 	// demoTooLarge is the body length of the too-large example: over
 	// APNs's 4096-byte payload limit with the rest of the payload.
 	demoTooLarge = 4200
@@ -70,6 +84,7 @@ const (
 	demoDefaultListen   = "127.0.0.1:8570"
 	demoDefaultAPNsPort = 8571
 	demoDefaultPushPort = 8572
+	demoDefaultFCMPort  = 8573
 )
 
 // Addrs are the addresses the printed lines name.
@@ -77,11 +92,12 @@ type Addrs struct {
 	API  string // pushproxy's local API, host:port
 	APNs string // the fake APNs, host:port
 	Push string // the fake push service, host:port
+	FCM  string // the fake FCM (and its token endpoint), host:port
 }
 
 // Example is one printed curl line and what it must answer.
 type Example struct {
-	Kind    string // what it shows: alert, background, webpush, gone, too_large
+	Kind    string // what it shows: alert, background, webpush, android, gone, too_large
 	Comment string // printed above the line, after "# "
 	Line    string
 	Status  int    // HTTP status of pushproxy's answer
@@ -143,14 +159,20 @@ func Examples(a Addrs) []Example {
 			Status: 200,
 		},
 		{
+			Kind:    "android",
+			Comment: `4. An Android notification through FCM, with the demo service account's OAuth access token: 200, upstream message_id projects/` + demoFCMProject + `/messages/…`,
+			Line:    post(`{"to": {"fcm": {"token": "` + demoFCMToken + `"}}, "title": "Hello", "body": "Delivered to an Android app", "data": {"order": "1234"}}`),
+			Status:  200,
+		},
+		{
 			Kind:    "gone",
-			Comment: `4. A device token APNs reports as unregistered: 410 recipient_gone, action remove_recipient`,
+			Comment: `5. A device token APNs reports as unregistered: 410 recipient_gone, action remove_recipient`,
 			Line:    post(apnsTo(demoGoneToken) + `, "title": "Hello", "body": "Nobody is listening"}`),
 			Status:  410, Code: string(translate.CodeRecipientGone),
 		},
 		{
 			Kind:    "too_large",
-			Comment: `5. A payload over APNs's 4096-byte limit: 413 payload_too_large, refused before sending`,
+			Comment: `6. A payload over APNs's 4096-byte limit: 413 payload_too_large, refused before sending`,
 			Line:    big,
 			Status:  413, Code: string(translate.CodePayloadTooLarge),
 		},
@@ -167,18 +189,20 @@ func LookLines(a Addrs) []string {
 
 // Print writes the demo's text: what runs, the lines, what to look at.
 func Print(w io.Writer, a Addrs) {
-	fmt.Fprintf(w, `pushproxy demo: pushproxy with throwaway keys in front of a fake APNs and a fake
-Web Push service, all on loopback; nothing leaves this machine.
+	fmt.Fprintf(w, `pushproxy demo: pushproxy with throwaway keys in front of a fake APNs, a fake
+Web Push service and a fake FCM, all on loopback; nothing leaves this machine.
 
   pushproxy (the local API)  http://%s
   fake APNs                  https://%s  (TLS + HTTP/2; checks provider tokens, topics, sizes)
   fake Web Push service      https://%s  (decrypts each message, checks its VAPID JWT)
-  keys                       a new APNs key (team %s, key %s, topic %s) and VAPID key,
+  fake FCM                   https://%s  (TLS + HTTP/2; OAuth token endpoint, checks messages)
+  keys                       a new APNs key (team %s, key %s, topic %s), VAPID key
+                             and service account (project %s),
                              in a temporary directory removed on exit
 
 Paste these into another terminal:
 
-`, a.API, a.APNs, a.Push, demoTeamID, demoKeyID, demoBundle)
+`, a.API, a.APNs, a.Push, a.FCM, demoTeamID, demoKeyID, demoBundle, demoFCMProject)
 	for _, ex := range Examples(a) {
 		fmt.Fprintf(w, "# %s\n%s\n", ex.Comment, ex.Line)
 	}
@@ -197,13 +221,14 @@ type Options struct {
 	Listen   string // pushproxy's local API: an IPv4 loopback host:port (port 0: any free port)
 	APNsPort int    // the fake APNs's port on 127.0.0.1 (0: any free port)
 	PushPort int    // the fake Web Push service's port on 127.0.0.1 (0: any free port)
+	FCMPort  int    // the fake FCM's port on 127.0.0.1 (0: any free port)
 	LogLevel string // pushproxy's log level: debug, info, warn or error
 }
 
 // DefaultOptions are the addresses the README shows: pushproxy on its
 // usual address, the fakes next to it.
 func DefaultOptions() Options {
-	return Options{Listen: demoDefaultListen, APNsPort: demoDefaultAPNsPort, PushPort: demoDefaultPushPort, LogLevel: "info"}
+	return Options{Listen: demoDefaultListen, APNsPort: demoDefaultAPNsPort, PushPort: demoDefaultPushPort, FCMPort: demoDefaultFCMPort, LogLevel: "info"}
 }
 
 // Check says what is wrong with the options, if anything (the error names
@@ -222,7 +247,7 @@ func (f Options) Check() error {
 	for _, p := range []struct {
 		name string
 		v    int
-	}{{"--apns-port", f.APNsPort}, {"--push-port", f.PushPort}} {
+	}{{"--apns-port", f.APNsPort}, {"--push-port", f.PushPort}, {"--fcm-port", f.FCMPort}} {
 		if p.v < 0 || p.v > 65535 {
 			return fmt.Errorf("%s %d: want a port number (0: any free port)", p.name, p.v)
 		}
@@ -262,6 +287,7 @@ type Env struct {
 	dir   string // the throwaway keys; removed by close
 	apns  *fakeapns.Server
 	push  *fakepush.Server
+	fcm   *fakefcm.Server
 	sub   *fakepush.Subscription
 	// done delivers Serve's result; close stops it.
 	done     chan error
@@ -351,8 +377,31 @@ func Start(f Options, log *slog.Logger) (_ *Env, err error) {
 	if env.sub, err = fp.Subscribe(fakepush.SubscribeOptions{VAPIDKey: vapid.PublicB64, ID: demoSubID, PrivateKey: uaKey, AuthSecret: auth}); err != nil {
 		return nil, err
 	}
+	// The fake FCM, and a throwaway service account it knows, whose file
+	// names the fake's token endpoint as its token_uri.
+	fcmAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(f.FCMPort))
+	ff, err := fakefcm.New(fakefcm.Options{Addr: fcmAddr, MaxRecords: 1000})
+	if err != nil {
+		return nil, inUse(err, fcmAddr, "--fcm-port")
+	}
+	env.fcm = ff
+	env.cleanups = append(env.cleanups, ff.Close)
+	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	ff.AddServiceAccount(demoFCMEmail, demoFCMKeyID, &saKey.PublicKey, demoFCMProject)
+	saJSON, err := creds.EncodeServiceAccount(saKey, demoFCMEmail, demoFCMKeyID, demoFCMProject, ff.TokenURL())
+	if err != nil {
+		return nil, err
+	}
+	saPath := filepath.Join(dir, "service-account.json")
+	if err := os.WriteFile(saPath, saJSON, 0o600); err != nil {
+		return nil, err
+	}
+
 	caPath := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caPath, append(fa.CAPEM(), fp.CAPEM()...), 0o600); err != nil {
+	if err := os.WriteFile(caPath, slices.Concat(fa.CAPEM(), fp.CAPEM(), ff.CAPEM()), 0o600); err != nil {
 		return nil, err
 	}
 
@@ -367,6 +416,8 @@ func Start(f Options, log *slog.Logger) (_ *Env, err error) {
 		// The fake push service is on loopback: allowed here, never by default.
 		AllowEndpoints: []string{"127.0.0.1"}, AllowPrivateNetworks: true,
 	}
+	cfg.FCM = []proxy.FCMConfig{{Name: "default", ServiceAccountFile: saPath}}
+	cfg.Upstream.FCMURL = ff.URL()
 	cfg.Upstream.APNsProductionURL = fa.URL()
 	cfg.Upstream.APNsDevelopmentURL = fa.URL()
 	cfg.Upstream.CAFile = caPath
@@ -396,6 +447,7 @@ func Start(f Options, log *slog.Logger) (_ *Env, err error) {
 		API:  ln.Addr().String(),
 		APNs: strings.TrimPrefix(fa.URL(), "https://"),
 		Push: strings.TrimPrefix(fp.URL(), "https://"),
+		FCM:  strings.TrimPrefix(ff.URL(), "https://"),
 	}
 	return env, nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pushproxy/pushproxy/internal/fakeapns"
+	"github.com/pushproxy/pushproxy/internal/fakefcm"
 	"github.com/pushproxy/pushproxy/internal/fakepush"
 )
 
@@ -365,6 +366,12 @@ func TestDemoEndToEnd(t *testing.T) {
 					if m["platform"] != "webpush" || m["credential"] != demoVAPID || up == nil || up["status"] != 201.0 {
 						t.Errorf("%s: %s", ex.Kind, a.body)
 					}
+				case "android":
+					id, _ := up["message_id"].(string)
+					if m["platform"] != "fcm" || m["credential"] != "default" || up == nil || up["status"] != 200.0 ||
+						!strings.HasPrefix(id, "projects/"+demoFCMProject+"/messages/") {
+						t.Errorf("%s: %s", ex.Kind, a.body)
+					}
 				default:
 					if m["platform"] != "apns" || up == nil || up["status"] != 200.0 {
 						t.Errorf("%s: %s", ex.Kind, a.body)
@@ -392,7 +399,8 @@ func TestDemoEndToEnd(t *testing.T) {
 			}
 		case strings.HasSuffix(c.URL, "/metrics"):
 			if !strings.Contains(string(a.body), `pushproxy_notifications_total{code="recipient_gone",platform="apns"}`) ||
-				!strings.Contains(string(a.body), `pushproxy_notifications_total{code="ok",platform="webpush"}`) {
+				!strings.Contains(string(a.body), `pushproxy_notifications_total{code="ok",platform="webpush"}`) ||
+				!strings.Contains(string(a.body), `pushproxy_notifications_total{code="ok",platform="fcm"}`) {
 				t.Errorf("metrics lack the demo's counts:\n%s", a.body)
 			}
 			if c.Pipe != "grep '^pushproxy_notifications_total'" {
@@ -457,6 +465,26 @@ func checkDemoUpstream(t *testing.T, env *Env, ex Example, n int) {
 				t.Error("the too-large payload reached the fake APNs")
 			}
 		}
+	case "android":
+		var got []fakefcm.Request
+		for _, r := range env.fcm.Requests() {
+			if r.Token == demoFCMToken {
+				got = append(got, r)
+			}
+		}
+		if len(got) != n {
+			t.Fatalf("fake FCM got %d requests, want %d", len(got), n)
+		}
+		for _, r := range got {
+			note, _ := r.Message["notification"].(map[string]any)
+			data, _ := r.Message["data"].(map[string]any)
+			if r.Status != 200 || r.Project != demoFCMProject || r.Account != demoFCMEmail || note["body"] != "Delivered to an Android app" || data["order"] != "1234" {
+				t.Errorf("fake FCM: %d %s %s %s (%s)", r.Status, r.Project, r.Account, r.Body, r.Reason)
+			}
+		}
+		if f := env.fcm.TokenFetches(); len(f) != 1 || f[0].Status != 200 || f[0].KeyID != demoFCMKeyID {
+			t.Errorf("fake FCM token endpoint: %d fetches, want 1 (a token reused) %+v", len(f), f)
+		}
 	case "webpush":
 		var got []fakepush.Request
 		for _, r := range env.push.Requests() {
@@ -485,7 +513,8 @@ func TestDemoTextIsDeterministic(t *testing.T) {
 		t.Fatal("two renderings differ")
 	}
 	text := a.String()
-	for _, want := range []string{"127.0.0.1:8570/v1/notifications", "https://127.0.0.1:8572/push/" + demoSubID, "127.0.0.1:8570/readyz"} {
+	for _, want := range []string{"127.0.0.1:8570/v1/notifications", "https://127.0.0.1:8572/push/" + demoSubID, "127.0.0.1:8570/readyz",
+		"https://127.0.0.1:8573", `"fcm": {"token": "` + demoFCMToken + `"}`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the text lacks %q", want)
 		}
@@ -515,6 +544,7 @@ func demoDefaultAddrs() Addrs {
 		API:  demoDefaultListen,
 		APNs: "127.0.0.1:" + strconv.Itoa(demoDefaultAPNsPort),
 		Push: "127.0.0.1:" + strconv.Itoa(demoDefaultPushPort),
+		FCM:  "127.0.0.1:" + strconv.Itoa(demoDefaultFCMPort),
 	}
 }
 
