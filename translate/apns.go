@@ -161,8 +161,10 @@ func ValidDeviceToken(tok string) *Error {
 	if len(tok)%2 != 0 || len(tok) < 64 || len(tok) > 200 {
 		return InvalidRecipient("to.apns.token", "an APNs device token is 64 to 200 hex digits, this one has %d characters", len(tok))
 	}
-	if _, err := hex.DecodeString(tok); err != nil {
-		return InvalidRecipient("to.apns.token", "an APNs device token is hex digits only (no spaces, <> or base64)")
+	for i := range len(tok) {
+		if !isHex(tok[i]) {
+			return InvalidRecipient("to.apns.token", "an APNs device token is hex digits only (no spaces, <> or base64)")
+		}
 	}
 	return nil
 }
