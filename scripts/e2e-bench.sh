@@ -94,7 +94,13 @@ YAML
   env $extra "$bin" serve --config "$tmp/$s.yaml" 2>"$tmp/$s.log" &
   pid[$s]=$!
   pids+=("${pid[$s]}")
-  until "$tmp/pushproxy" healthcheck --url "http://127.0.0.1:${port[$s]}" >/dev/null 2>&1; do sleep 0.02; done
+  for ((t = 0; ; t++)); do
+    "$tmp/pushproxy" healthcheck --url "http://127.0.0.1:${port[$s]}" >/dev/null 2>&1 && break
+    if ((t > 500)) || ! kill -0 "${pid[$s]}" 2>/dev/null; then
+      echo "the $s pushproxy did not start (port ${port[$s]} in use?):" >&2; cat "$tmp/$s.log" >&2; exit 1
+    fi
+    sleep 0.02
+  done
 done
 
 run() { # side, n, output
