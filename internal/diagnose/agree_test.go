@@ -37,6 +37,12 @@ type keyLayout struct {
 // calls the one APNs credential usable, and the file it names.
 func serverView(t *testing.T, cfgPath string) (usable bool, file string, status int) {
 	t.Helper()
+	return serverViewOf(t, cfgPath, "apns")
+}
+
+// serverViewOf is serverView for the one credential of a platform.
+func serverViewOf(t *testing.T, cfgPath, platform string) (usable bool, file string, status int) {
+	t.Helper()
 	cfg, err := proxy.LoadConfig(cfgPath)
 	if err != nil {
 		t.Fatalf("the server refuses the configuration: %v", err)
@@ -59,9 +65,9 @@ func serverView(t *testing.T, cfgPath string) (usable bool, file string, status 
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 		t.Fatalf("/readyz: %v: %s", err, rec.Body.String())
 	}
-	cs := body.Platforms["apns"].Credentials
+	cs := body.Platforms[platform].Credentials
 	if len(cs) != 1 {
-		t.Fatalf("/readyz lists %d APNs credentials: %s", len(cs), rec.Body.String())
+		t.Fatalf("/readyz lists %d %s credentials: %s", len(cs), platform, rec.Body.String())
 	}
 	return cs[0].State != "missing", cs[0].File, rec.Code
 }

@@ -90,13 +90,14 @@ type Token struct {
 
 // Credential is the report on one credential.
 type Credential struct {
-	Platform string `json:"platform"` // apns | webpush
+	Platform string `json:"platform"` // apns | webpush | fcm
 	Name     string `json:"name"`
 	// File is the file the server reads: for a key_file pattern, the one
 	// file it matches, else the path as configured (as /readyz shows it).
 	File string `json:"file,omitempty"`
 	// Usable is the server's own verdict: its loader
-	// (creds.LoadAPNsKeyFile, creds.LoadVAPIDKey) accepts this credential.
+	// (creds.LoadAPNsKeyFile, creds.LoadVAPIDKey, creds.LoadFCMCredential)
+	// accepts this credential.
 	// A usable credential may still carry errors that only the upstream
 	// would find (a key ID that does not match the file name, …).
 	Usable      bool      `json:"usable"`
@@ -143,7 +144,7 @@ type platformCheck func(cfg *proxy.Config, env Env) []Credential
 // platformChecks are run in order on every configuration; each returned
 // Credential names its platform. A new platform adds its checks here.
 func platformChecks() []platformCheck {
-	return []platformCheck{checkAPNsCredentials, checkWebPush}
+	return []platformCheck{checkAPNsCredentials, checkWebPush, checkFCM}
 }
 
 // BuildTime is the VCS commit time recorded in the binary, if any.
@@ -175,9 +176,9 @@ func Run(path string, env Env) *Report {
 		for _, p := range platformChecks() {
 			rep.Credentials = append(rep.Credentials, p(cfg, env)...)
 		}
-		if len(cfg.APNs) == 0 && (cfg.WebPush == nil || len(cfg.WebPush.Keys) == 0) {
+		if len(cfg.APNs) == 0 && (cfg.WebPush == nil || len(cfg.WebPush.Keys) == 0) && len(cfg.FCM) == 0 {
 			rep.add(LevelError, "credentials", "the configuration has no credential: nothing can be sent",
-				"add an apns entry (key_file, team_id, topics); config.example.yaml shows one")
+				"add an apns entry (key_file, team_id, topics), webpush keys or an fcm entry (service_account_file); config.example.yaml shows each")
 		}
 	}
 	rep.tally()
@@ -227,7 +228,17 @@ func isCredentialIDError(line string) bool {
 func checkLoadConfig(rep *Report, path string) *proxy.Config {
 	cfg, err := proxy.LoadConfig(path)
 	if err == nil {
-		rep.add(LevelOK, "config", "parsed and validated ("+plural(len(cfg.APNs), "APNs credential")+")", "")
+		var what []string
+		if len(cfg.APNs) > 0 || len(cfg.FCM) == 0 && (cfg.WebPush == nil || len(cfg.WebPush.Keys) == 0) {
+			what = append(what, plural(len(cfg.APNs), "APNs credential"))
+		}
+		if cfg.WebPush != nil && len(cfg.WebPush.Keys) > 0 {
+			what = append(what, plural(len(cfg.WebPush.Keys), "VAPID key"))
+		}
+		if len(cfg.FCM) > 0 {
+			what = append(what, plural(len(cfg.FCM), "FCM credential"))
+		}
+		rep.add(LevelOK, "config", "parsed and validated ("+strings.Join(what, ", ")+")", "")
 		return cfg
 	}
 	data, rerr := os.ReadFile(path)
@@ -352,25 +363,43 @@ func ownGroup(fi os.FileInfo) bool {
 	return slices.Contains(groups, gid)
 }
 
+// fileCheck names a credential file's check and its fixes when the file
+// is missing or a directory.
+type fileCheck struct {
+	check, missing, dir string
+}
+
+// keyFileCheck is the key_file check of APNs keys and VAPID keys.
+var keyFileCheck = fileCheck{
+	check:   "key_file",
+	missing: "put the .p8 at this path (Kubernetes: check the Secret's name and key and the volume's mountPath)",
+	dir:     "point key_file at the .p8 file inside it",
+}
+
 // checkKeyFile reports where the file is, its size, mode and age, and
 // returns its contents.
 func checkKeyFile(c *Credential, path string, now time.Time) ([]byte, bool) {
+	return checkFile(c, keyFileCheck, path, now)
+}
+
+// checkFile is checkKeyFile for any credential file, under fc's check name.
+func checkFile(c *Credential, fc fileCheck, path string, now time.Time) ([]byte, bool) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		fix := "put the .p8 at this path (Kubernetes: check the Secret's name and key and the volume's mountPath)"
+		fix := fc.missing
 		if errors.Is(err, os.ErrPermission) {
 			fix = "make the file (and its directory) readable by the user that runs pushproxy"
 		}
-		c.add(LevelError, "key_file", err.Error(), fix)
+		c.add(LevelError, fc.check, err.Error(), fix)
 		return nil, false
 	}
 	if fi.IsDir() {
-		c.add(LevelError, "key_file", path+" is a directory", "point key_file at the .p8 file inside it")
+		c.add(LevelError, fc.check, path+" is a directory", fc.dir)
 		return nil, false
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		c.add(LevelError, "key_file", err.Error(), "make the file readable by the user that runs pushproxy")
+		c.add(LevelError, fc.check, err.Error(), "make the file readable by the user that runs pushproxy")
 		return nil, false
 	}
 	where := path
@@ -380,7 +409,7 @@ func checkKeyFile(c *Credential, path string, now time.Time) ([]byte, bool) {
 		}
 	}
 	age := now.Sub(fi.ModTime())
-	c.add(LevelOK, "key_file", fmt.Sprintf("found %s (%d bytes, mode %04o, modified %s, %s ago)",
+	c.add(LevelOK, fc.check, fmt.Sprintf("found %s (%d bytes, mode %04o, modified %s, %s ago)",
 		where, len(data), fi.Mode().Perm(), fi.ModTime().UTC().Format(time.RFC3339), roundAge(age)), "")
 	if age < -5*time.Minute {
 		c.add(LevelWarn, "clock", fmt.Sprintf("the key file was modified %s in the future: this clock, or the one of the machine that wrote it, is wrong", roundAge(-age)),

@@ -1,0 +1,179 @@
+package diagnose
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/pushproxy/pushproxy/creds"
+	"github.com/pushproxy/pushproxy/proxy"
+	"github.com/pushproxy/pushproxy/translate"
+)
+
+// fcmNewKey is where a service-account key comes from: the fix of most
+// FCM traps.
+const fcmNewKey = "Firebase console > Project settings > Service accounts > Generate new private key"
+
+// checkFCM checks every FCM credential: the service-account file is found
+// (size, mode, age), and creds.ParseServiceAccount (the parser the server
+// loads it with) accepts it for the configured project; when it does not,
+// the classic trap is named with its fix (google-services.json, a legacy
+// AAAA… server key, an authorized_user file, a missing or non-RSA
+// private_key, a project_id that differs from the file's, a token_uri that
+// is not https). Whether the server can use the credential is the server's
+// own loader's verdict (creds.LoadFCMCredential, with upstream.fcm_token_url),
+// so check and the server cannot disagree. Nothing is fetched: an access
+// token needs Google, and check is offline.
+func checkFCM(cfg *proxy.Config, env Env) []Credential {
+	var out []Credential
+	for i, f := range cfg.FCM {
+		out = append(out, checkFCMCredential(cfg, i, f, env))
+	}
+	return out
+}
+
+func checkFCMCredential(cfg *proxy.Config, index int, f proxy.FCMConfig, env Env) Credential {
+	c := Credential{Platform: translate.PlatformFCM, Name: f.Name, File: f.ServiceAccountFile, Findings: []Finding{}}
+	if c.Name == "" {
+		c.Name = fmt.Sprintf("fcm[%d]", index)
+	}
+	where := fmt.Sprintf("fcm[%d]", index)
+	now := env.Now()
+	spec := creds.FCMSpec{Name: c.Name, ServiceAccountFile: f.ServiceAccountFile, ProjectID: f.ProjectID}
+
+	// The server's verdict, from the server's loader. A token source is
+	// made (nothing is fetched until asked) and closed at once.
+	cred, _, lerr := creds.LoadFCMCredential(spec, nil, creds.FCMTokenOptions{TokenURL: cfg.Upstream.FCMTokenURL}, now)
+	if cred != nil && cred.Tokens != nil {
+		cred.Tokens.Close()
+	}
+	c.Usable = lerr == nil && cred.Usable()
+
+	if f.ServiceAccountFile == "" {
+		c.add(LevelError, "service_account_file", "service_account_file is not set",
+			"set "+where+".service_account_file to the service-account key JSON ("+fcmNewKey+")")
+		return c
+	}
+	data, ok := checkFile(&c, fileCheck{
+		check:   "service_account_file",
+		missing: "put the service-account key JSON at this path (Kubernetes: check the pushproxy-fcm Secret's key and the volume's mountPath)",
+		dir:     "point service_account_file at the service-account JSON file inside it",
+	}, f.ServiceAccountFile, now)
+	if !ok {
+		return c
+	}
+
+	sa, err := creds.ParseServiceAccount(data, f.ProjectID)
+	if err != nil {
+		check, fix := fcmTrap(data, f.ProjectID, where)
+		c.add(LevelError, check, err.Error(), fix)
+		if c.Usable { // cannot happen: both parse with creds.ParseServiceAccount
+			c.add(LevelWarn, "load", "the server loads this file although the diagnosis refuses it", "report this as a bug of pushproxy check")
+		}
+		return c
+	}
+	c.Fingerprint = sa.Fingerprint
+	c.add(LevelOK, "service_account", fmt.Sprintf("%s, key %s (RSA %d bits)", sa.ClientEmail, sa.PrivateKeyID, sa.Key.N.BitLen()), "")
+	if f.ProjectID != "" {
+		c.add(LevelOK, "project_id", sa.ProjectID+" (from the configuration; the file names the same or none)", "")
+	} else {
+		c.add(LevelOK, "project_id", sa.ProjectID+" (from the file)", "")
+	}
+	if t := cfg.Upstream.FCMTokenURL; t != "" {
+		c.add(LevelOK, "token_uri", fmt.Sprintf("%s in the file, replaced by upstream.fcm_token_url %s", sa.TokenURI, t), "")
+	} else {
+		c.add(LevelOK, "token_uri", sa.TokenURI, "")
+	}
+	c.add(LevelOK, "fingerprint", sa.Fingerprint+" (SHA-256 of the public key; /readyz shows the same for the key in use)", "")
+	c.add(LevelOK, "token", "access tokens are fetched by the running server (offline, nothing is asked of Google); /readyz shows the token's expiry or the endpoint's refusal", "")
+	if !c.Usable {
+		msg := "the server cannot load this credential"
+		if lerr != nil {
+			msg += ": " + lerr.Error()
+		}
+		c.add(LevelError, "load", msg, "use the file as the console downloads it ("+fcmNewKey+")")
+	}
+	return c
+}
+
+// fcmTrap names the trap a refused service-account file falls into, as
+// the check the finding belongs to and its one-line fix. It only picks the
+// fix: whether the file is refused is creds.ParseServiceAccount's verdict,
+// and its error is the finding's message.
+func fcmTrap(data []byte, projectID, where string) (check, fix string) {
+	text := bytes.TrimSpace(data)
+	download := "download a service-account key (" + fcmNewKey + ") and point " + where + ".service_account_file at that JSON file"
+	if len(text) == 0 || text[0] != '{' {
+		s := string(text)
+		switch {
+		case strings.HasPrefix(s, "AAAA") || strings.Contains(s, ":APA91b"):
+			return "service_account", "a legacy server key works with the legacy API only, which Google shut down in 2024: " + download
+		case strings.Contains(s, "-----BEGIN"):
+			return "service_account", "give the whole service-account JSON file, not only its key: " + download
+		}
+		return "service_account", download
+	}
+	var f struct {
+		Type         string          `json:"type"`
+		ProjectID    string          `json:"project_id"`
+		ClientEmail  string          `json:"client_email"`
+		PrivateKeyID string          `json:"private_key_id"`
+		PrivateKey   *string         `json:"private_key"`
+		TokenURI    string          `json:"token_uri"`
+		ProjectInfo json.RawMessage `json:"project_info"`
+		Client      json.RawMessage `json:"client"`
+	}
+	if json.Unmarshal(text, &f) != nil {
+		return "service_account", "the JSON is damaged (a hand edit?): " + download
+	}
+	switch {
+	case f.Type == "" && (len(f.ProjectInfo) > 0 || len(f.Client) > 0):
+		return "service_account", "google-services.json belongs in the Android app, not in pushproxy: " + download
+	case f.Type == "authorized_user":
+		return "service_account", "a person's gcloud login is not for a server: " + download
+	case f.Type != "service_account", f.ClientEmail == "", !strings.Contains(f.ClientEmail, "@"), f.PrivateKeyID == "":
+		return "service_account", download
+	case f.PrivateKey == nil || *f.PrivateKey == "":
+		return "private_key", "the file has no private_key (keys uploaded by hand never have one): make a new key (" + fcmNewKey + ")"
+	}
+	if !isRSAKeyPEM([]byte(*f.PrivateKey)) {
+		// Unparseable, EC, encrypted or short: the parser's message says which.
+		return "private_key", "use the file as the console downloads it: private_key is an RSA key, PEM -----BEGIN PRIVATE KEY----- with its \\n line breaks kept (or make a new key: " + fcmNewKey + ")"
+	}
+	if u, err := url.Parse(f.TokenURI); f.TokenURI != "" && (err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil) {
+		return "token_uri", `set "token_uri": "` + creds.FCMDefaultTokenURL + `" as the console writes it (upstream.fcm_token_url may replace it, for tests, but the file's must still be https)`
+	}
+	switch {
+	case projectID != "" && f.ProjectID != "" && projectID != f.ProjectID:
+		return "project_id", fmt.Sprintf("remove %s.project_id to send for the file's project %q, or use a key of a service account of project %q", where, f.ProjectID, projectID)
+	case f.ProjectID == "" && projectID == "":
+		return "project_id", "set " + where + ".project_id to the Firebase project's ID (Firebase console > Project settings > General)"
+	}
+	return "service_account", download
+}
+
+// isRSAKeyPEM reports whether data is a PEM RSA private key of at least
+// 2048 bits, PKCS#8 or PKCS#1 (what creds.ParseServiceAccount accepts).
+func isRSAKeyPEM(data []byte) bool {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return false
+	}
+	var key any
+	var err error
+	switch block.Type {
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	default:
+		return false
+	}
+	rk, ok := key.(*rsa.PrivateKey)
+	return err == nil && ok && rk.N.BitLen() >= 2048
+}
