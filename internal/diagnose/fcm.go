@@ -124,9 +124,9 @@ func fcmTrap(data []byte, projectID, where string) (check, fix string) {
 		ClientEmail  string          `json:"client_email"`
 		PrivateKeyID string          `json:"private_key_id"`
 		PrivateKey   *string         `json:"private_key"`
-		TokenURI    string          `json:"token_uri"`
-		ProjectInfo json.RawMessage `json:"project_info"`
-		Client      json.RawMessage `json:"client"`
+		TokenURI     string          `json:"token_uri"`
+		ProjectInfo  json.RawMessage `json:"project_info"`
+		Client       json.RawMessage `json:"client"`
 	}
 	if json.Unmarshal(text, &f) != nil {
 		return "service_account", "the JSON is damaged (a hand edit?): " + download
