@@ -13,8 +13,11 @@ const checkUsage = `Usage: pushproxy check --config FILE [--json]
 Offline diagnosis of a configuration and every credential file it names
 (internal/diagnose): key files resolved and parsed as the server does, key
 and team IDs, fingerprints, a freshly signed token shown decoded (never the
-token), file modes, clock sanity and the usual traps, each with a one-line
-fix. Nothing secret is printed.
+token), FCM service-account files (google-services.json, a legacy AAAA…
+server key or an authorized_user file given instead, a non-RSA key, a
+project_id mismatch, a token_uri that is not https), file modes, clock
+sanity and the usual traps, each with a one-line fix. Nothing secret is
+printed.
 
 Exit status: 0 when nothing is wrong (warnings are printed but do not fail),
 1 when a problem was found, 2 on a usage error.

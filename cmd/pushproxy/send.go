@@ -17,12 +17,14 @@ const sendUsage = `Usage: pushproxy send --config FILE RECIPIENT [CONTENT] [OPTI
 Sends one notification through the same code path as POST /v1/notifications
 and prints the normalised result or error; --dry-run builds, encrypts and
 signs everything and prints the upstream request instead (the token decoded,
-never signed). Secrets appear only as fingerprints.
+never signed; for FCM an access token is fetched, shown as its fingerprint).
+Secrets appear only as fingerprints.
 
 RECIPIENT, exactly one of:
   --apns-token HEX [--topic T] [--credential NAME] [--environment production|development|auto]
   --subscription FILE [--vapid-key NAME]   FILE: a PushSubscription.toJSON() JSON file,
                                            optionally with "vapid_key"
+  --fcm-token TOKEN [--fcm-credential NAME]   an Android app's FCM registration token
 
 Exit status: 0 delivered (or built, with --dry-run), 1 a normalised error or an unusable
 configuration, 2 a usage error.
@@ -43,6 +45,8 @@ func sendCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.Environment, "environment", "", "APNs environment: production, development or auto; default: the credential's")
 	fs.StringVar(&f.Subscription, "subscription", "", "Web Push subscription: a PushSubscription.toJSON() JSON `file`")
 	fs.StringVar(&f.VAPIDKey, "vapid-key", "", "name of the VAPID key the subscription was made with; default: the file's vapid_key, else the primary")
+	fs.StringVar(&f.FCMToken, "fcm-token", "", "FCM registration token of an Android (or other Firebase) app instance")
+	fs.StringVar(&f.FCMCredential, "fcm-credential", "", "FCM credential (service account) name; default: the first fcm entry")
 	fs.StringVar(&f.Title, "title", "", "title")
 	fs.StringVar(&f.Subtitle, "subtitle", "", "subtitle (APNs only)")
 	fs.StringVar(&f.Body, "body", "", "body text")
@@ -52,7 +56,7 @@ func sendCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.URL, "url", "", "page to open")
 	fs.StringVar(&f.Image, "image", "", "image URL")
 	fs.StringVar(&f.Priority, "priority", "", "high, normal or low")
-	fs.Int64Var(&f.TTL, "ttl", 0, "seconds the service may hold it (0: deliver now or drop); default: APNs none, Web Push webpush.default_ttl")
+	fs.Int64Var(&f.TTL, "ttl", 0, "seconds the service may hold it (0: deliver now or drop); default: APNs none, Web Push webpush.default_ttl, FCM none (FCM keeps it 4 weeks)")
 	fs.StringVar(&f.CollapseID, "collapse-id", "", "collapse id: replaces a pending notification with the same id")
 	fs.StringVar(&f.PushType, "push-type", "", "APNs push type (alert, background, voip …); default: derived")
 	fs.StringVar(&f.ID, "id", "", "your UUID for the notification (becomes apns-id)")

@@ -5,7 +5,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/internal/fakeapns"
+	"github.com/pushproxy/pushproxy/internal/fakefcm"
 	"github.com/pushproxy/pushproxy/internal/fakepush"
 	"github.com/pushproxy/pushproxy/translate"
 )
@@ -37,11 +40,36 @@ type sndEnv struct {
 	config  string
 	apns    *fakeapns.Server
 	push    *fakepush.Server
+	fcm     *fakefcm.Server // with newSndEnvFCM only
 	vapid   *creds.VAPIDKey
 	secrets []string // must never be printed
 }
 
 func newSndEnv(t *testing.T) *sndEnv {
+	t.Helper()
+	return newSndEnvWith(t, false)
+}
+
+// FCM credentials of newSndEnvFCM: two service accounts of two Firebase
+// projects, the first the default.
+const (
+	sndFCMProject     = "snd-project-1234"
+	sndFCMEmail       = "pushproxy@snd-project-1234.iam.gserviceaccount.com"
+	sndFCMKeyID       = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+	sndFCMBetaProject = "snd-beta-5678"
+	sndFCMBetaEmail   = "pushproxy@snd-beta-5678.iam.gserviceaccount.com"
+	sndFCMBetaKeyID   = "fedcba9876543210fedcba9876543210fedcba98"
+)
+
+// newSndEnvFCM is newSndEnv with a fake FCM too, and two fcm credentials
+// ("default" and "beta", each a service account of its own project) whose
+// files name the fake's token endpoint.
+func newSndEnvFCM(t *testing.T) *sndEnv {
+	t.Helper()
+	return newSndEnvWith(t, true)
+}
+
+func newSndEnvWith(t *testing.T, withFCM bool) *sndEnv {
 	t.Helper()
 	e := &sndEnv{t: t, dir: t.TempDir()}
 	var err error
@@ -81,8 +109,39 @@ func newSndEnv(t *testing.T) *sndEnv {
 	_ = json.Unmarshal(vapidJSON, &vj)
 	e.secrets = append(e.secrets, vj.PrivateKey)
 
+	ca := append(e.apns.CAPEM(), e.push.CAPEM()...)
+	fcmYAML, fcmUpstream := "", ""
+	if withFCM {
+		if e.fcm, err = fakefcm.New(fakefcm.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.fcm.Close() })
+		ca = append(ca, e.fcm.CAPEM()...)
+		fcmYAML = "fcm:\n"
+		for _, a := range []struct{ name, email, keyID, project string }{
+			{"default", sndFCMEmail, sndFCMKeyID, sndFCMProject},
+			{"beta", sndFCMBetaEmail, sndFCMBetaKeyID, sndFCMBetaProject},
+		} {
+			key, err := rsa.GenerateKey(rand.Reader, 2048)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.fcm.AddServiceAccount(a.email, a.keyID, &key.PublicKey, a.project)
+			data, err := creds.EncodeServiceAccount(key, a.email, a.keyID, a.project, e.fcm.TokenURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(e.dir, a.name+"-service-account.json")
+			sndWrite(t, path, data)
+			der, _ := x509.MarshalPKCS8PrivateKey(key)
+			b64 := base64.StdEncoding.EncodeToString(der)
+			e.secrets = append(e.secrets, key.D.Text(16), b64[40:80], b64[len(b64)-40:])
+			fcmYAML += fmt.Sprintf("  - {name: %s, service_account_file: %s}\n", a.name, path)
+		}
+		fcmUpstream = "  fcm_url: " + e.fcm.URL() + "\n"
+	}
 	caPath := filepath.Join(e.dir, "ca.pem")
-	sndWrite(t, caPath, append(e.apns.CAPEM(), e.push.CAPEM()...))
+	sndWrite(t, caPath, ca)
 	e.config = filepath.Join(e.dir, "config.yaml")
 	sndWrite(t, e.config, []byte(fmt.Sprintf(`listen: 127.0.0.1:0
 apns:
@@ -100,8 +159,8 @@ upstream:
   apns_production_url: %s
   apns_development_url: %s
   ca_file: %s
-reload: {poll_interval: 0s}
-`, keyPath, sndTeamID, sndBundle, sndVAPID, vapidPath, e.apns.URL(), e.apns.URL(), caPath)))
+%sreload: {poll_interval: 0s}
+%s`, keyPath, sndTeamID, sndBundle, sndVAPID, vapidPath, e.apns.URL(), e.apns.URL(), caPath, fcmUpstream, fcmYAML)))
 	return e
 }
 
@@ -154,6 +213,9 @@ func (e *sndEnv) send(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	code = run(append([]string{"send", "--config", e.config}, args...), &out, &errb)
 	all := out.String() + errb.String()
+	if e.fcm != nil {
+		e.fcmSecrets() // the access tokens and assertions of this run
+	}
 	for _, s := range e.secrets {
 		if s != "" && strings.Contains(all, s) {
 			e.t.Errorf("a secret (%.6s…) was printed:\n%s", s, all)
@@ -380,7 +442,12 @@ func TestSendUsage(t *testing.T) {
 	}{
 		{nil, "a recipient is required"},
 		{[]string{"--title", "x"}, "a recipient is required"},
-		{[]string{"--apns-token", tok, "--subscription", subPath}, "not both"},
+		{[]string{"--apns-token", tok, "--subscription", subPath}, "give one recipient, not --apns-token and --subscription"},
+		{[]string{"--apns-token", tok, "--fcm-token", sndFCMToken(1)}, "give one recipient, not --apns-token and --fcm-token"},
+		{[]string{"--fcm-token", sndFCMToken(1), "--topic", "com.x"}, "--topic is for APNs (--apns-token), not --fcm-token"},
+		{[]string{"--fcm-token", sndFCMToken(1), "--vapid-key", "k"}, "--vapid-key is for Web Push"},
+		{[]string{"--apns-token", tok, "--fcm-credential", "beta"}, "--fcm-credential is for FCM (--fcm-token), not --apns-token"},
+		{[]string{"--subscription", subPath, "--fcm-credential", "beta"}, "--fcm-credential is for FCM"},
 		{[]string{"--subscription", subPath, "--topic", "com.x"}, "--topic is for APNs"},
 		{[]string{"--subscription", subPath, "--environment", "production"}, "--environment is for APNs"},
 		{[]string{"--apns-token", tok, "--vapid-key", "k"}, "--vapid-key is for Web Push"},
@@ -415,5 +482,134 @@ func TestSendUsage(t *testing.T) {
 	errb.Reset()
 	if code := run([]string{"send", "--config", filepath.Join(e.dir, "nope.yaml"), "--apns-token", tok}, &out, &errb); code != 1 {
 		t.Errorf("missing config: %d %s", code, errb.String())
+	}
+}
+
+// sndFCMToken is a made-up FCM registration token in the shape of real
+// ones (about 160 characters of [A-Za-z0-9_:-]), different for each i.
+func sndFCMToken(i int) string {
+	var b [96]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("snd%d-instance:APA91b%s", i, base64.RawURLEncoding.EncodeToString(b[:]))
+}
+
+// fcmToken is a new registration token, a secret from now on.
+func (e *sndEnv) fcmToken() string {
+	tok := sndFCMToken(len(e.secrets))
+	e.secrets = append(e.secrets, tok)
+	return tok
+}
+
+// fcmSecrets adds the access tokens and assertions the fake FCM issued and
+// received so far to the secrets that must never be printed (send does).
+func (e *sndEnv) fcmSecrets() {
+	for _, f := range e.fcm.TokenFetches() {
+		e.secrets = append(e.secrets, f.AccessToken, f.Assertion)
+	}
+}
+
+func TestSendFCMDelivered(t *testing.T) {
+	e := newSndEnvFCM(t)
+	tok := e.fcmToken()
+	code, out, errs := e.send("--fcm-token", tok, "--title", "Order shipped", "--body", "On its way",
+		"--data", `{"order":"1234"}`, "--badge", "3", "--sound", "default", "--priority", "high", "--ttl", "600", "--collapse-id", "order-1234")
+	if code != 0 || !strings.HasPrefix(out, "delivered (fcm): upstream 200\n") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	reqs := e.fcm.Requests()
+	if len(reqs) != 1 || reqs[0].Status != 200 || reqs[0].Token != tok || reqs[0].Project != sndFCMProject || reqs[0].Account != sndFCMEmail {
+		t.Fatalf("fake FCM saw %+v", reqs)
+	}
+	for _, want := range []string{"credential   default", "attempts     1", "message-id   " + reqs[0].Name,
+		"registration token " + translate.FingerprintString(tok) + " (fingerprint)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	m := reqs[0].Message
+	note, _ := m["notification"].(map[string]any)
+	data, _ := m["data"].(map[string]any)
+	android, _ := m["android"].(map[string]any)
+	anote, _ := android["notification"].(map[string]any)
+	if note["title"] != "Order shipped" || note["body"] != "On its way" || data["order"] != "1234" || android["priority"] != "HIGH" ||
+		android["ttl"] != "600s" || android["collapse_key"] != "order-1234" || anote["sound"] != "default" || fmt.Sprint(anote["notification_count"]) != "3" {
+		t.Errorf("fake FCM got %s (%v)", reqs[0].Body, m)
+	}
+	// One access token per service account (the server warms both).
+	n := 0
+	for _, f := range e.fcm.TokenFetches() {
+		if f.Account == sndFCMEmail {
+			n++
+			if f.KeyID != sndFCMKeyID || f.Status != 200 {
+				t.Errorf("token fetch %s %d", f.KeyID, f.Status)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d token fetches for %s, want 1", n, sndFCMEmail)
+	}
+
+	// --fcm-credential: the other service account, for its own project.
+	code, out, errs = e.send("--fcm-token", tok, "--fcm-credential", "beta", "--title", "Hi", "--json")
+	var res translate.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 || res.Platform != "fcm" || res.Credential != "beta" ||
+		res.Upstream == nil || !strings.HasPrefix(res.Upstream.MessageID, "projects/"+sndFCMBetaProject+"/messages/") {
+		t.Fatalf("exit %d %v\n%s%s", code, err, out, errs)
+	}
+	if r := e.fcm.Requests(); len(r) != 2 || r[1].Project != sndFCMBetaProject || r[1].Account != sndFCMBetaEmail {
+		t.Errorf("fake FCM saw %+v", r)
+	}
+	// An unknown credential name: the API's answer, naming the field.
+	code, out, _ = e.send("--fcm-token", tok, "--fcm-credential", "gamma", "--title", "Hi")
+	if code != 1 || !strings.Contains(out, "failed: invalid_request") || !strings.Contains(out, "field      to.fcm.credential") {
+		t.Errorf("unknown credential: exit %d\n%s", code, out)
+	}
+}
+
+func TestSendFCMError(t *testing.T) {
+	e := newSndEnvFCM(t)
+	tok := e.fcmToken()
+	e.fcm.ScriptAlways(tok, fakefcm.Answer(fakefcm.Unregistered))
+	code, out, errs := e.send("--fcm-token", tok, "--title", "Hi")
+	if code != 1 || !strings.HasPrefix(out, "failed: recipient_gone (the API would answer HTTP 410)\n") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{"action     remove_recipient (not retryable)", "platform   fcm", "upstream   404"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// A malformed token, refused before sending (and never printed).
+	before := len(e.fcm.Requests())
+	code, out, _ = e.send("--fcm-token", "not a token", "--title", "Hi")
+	if code != 1 || !strings.Contains(out, "failed: invalid_recipient") || !strings.Contains(out, "field      to.fcm.token") ||
+		strings.Contains(out, "not a token") || len(e.fcm.Requests()) != before {
+		t.Errorf("bad token: exit %d\n%s", code, out)
+	}
+	// A reserved data key, refused before sending.
+	code, out, _ = e.send("--fcm-token", tok, "--data", `{"google.x":"1"}`)
+	if code != 1 || !strings.Contains(out, "failed: invalid_request") || len(e.fcm.Requests()) != before {
+		t.Errorf("reserved key: exit %d\n%s", code, out)
+	}
+}
+
+func TestSendDryRunFCM(t *testing.T) {
+	e := newSndEnvFCM(t)
+	tok := e.fcmToken()
+	code, out, errs := e.send("--fcm-token", tok, "--title", "Hi", "--body", "There", "--dry-run")
+	if code != 0 || !strings.HasPrefix(out, "dry run: built and signed, nothing sent (fcm)\n") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{
+		"POST " + e.fcm.URL() + "/v1/projects/" + sndFCMProject + "/messages:send\n",
+		"Authorization: Bearer <access token ", " of " + sndFCMEmail + ", expires ",
+		`"token":"<registration token ` + translate.FingerprintString(tok) + `>"`, `"title":"Hi"`, "body: ", "bytes; the registration token is shown as its fingerprint:",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := len(e.fcm.Requests()); n != 0 {
+		t.Errorf("the dry run sent %d messages", n)
 	}
 }

@@ -1,13 +1,16 @@
 // Package send is the engine of pushproxy send: it builds one neutral
-// notification from command-line values (a PushSubscription.toJSON() file
-// for Web Push) and writes the outcome of sending it for people: the
+// notification from command-line values (an APNs device token, a
+// PushSubscription.toJSON() file for Web Push, or an FCM registration token)
+// and writes the outcome of sending it for people: the
 // normalised result or error, or a dry run's upstream request with its
 // token decoded.
 //
 // Nothing secret is printed: the device token appears only as a
 // fingerprint (also in a dry run's URL, where the API shows it in full to
 // the caller who sent it), the Web Push endpoint as its origin and a
-// fingerprint, tokens and JWTs only decoded, never signed.
+// fingerprint, the FCM registration token and access token as fingerprints
+// (the server's dry run shows them so), provider tokens and JWTs only
+// decoded, never signed.
 package send
 
 import (
@@ -31,6 +34,7 @@ import (
 type Options struct {
 	APNsToken, Topic, Credential, Environment string
 	Subscription, VAPIDKey                    string // a PushSubscription.toJSON() file; the VAPID key's name
+	FCMToken, FCMCredential                   string // an FCM registration token; the FCM credential's name
 	Title, Subtitle, Body, Data, Sound        string // Data: a JSON object; Sound: a sound name
 	URL, Image                                string
 	Badge                                     int
@@ -47,28 +51,46 @@ type Options struct {
 // Notification builds the neutral notification from the options, or says
 // what is wrong with them (naming the flags of pushproxy send).
 func (f *Options) Notification() (*translate.Notification, error) {
-	switch {
-	case f.Set["apns-token"] && f.Set["subscription"]:
-		return nil, errors.New("give one recipient: --apns-token or --subscription, not both")
-	case !f.Set["apns-token"] && !f.Set["subscription"]:
-		return nil, errors.New("a recipient is required: --apns-token HEX or --subscription FILE")
+	var given []string
+	for _, r := range []string{"apns-token", "subscription", "fcm-token"} {
+		if f.Set[r] {
+			given = append(given, "--"+r)
+		}
 	}
-	if f.Set["subscription"] {
-		for _, name := range []string{"topic", "credential", "environment"} {
+	switch {
+	case len(given) > 1:
+		return nil, errors.New("give one recipient, not " + strings.Join(given, " and ") + ": --apns-token, --subscription or --fcm-token")
+	case len(given) == 0:
+		return nil, errors.New("a recipient is required: --apns-token HEX, --subscription FILE or --fcm-token TOKEN")
+	}
+	// Each platform's own flags, refused with another recipient.
+	for _, p := range []struct {
+		recipient, platform string
+		flags               []string
+	}{
+		{"apns-token", "APNs", []string{"topic", "credential", "environment"}},
+		{"subscription", "Web Push", []string{"vapid-key"}},
+		{"fcm-token", "FCM", []string{"fcm-credential"}},
+	} {
+		if f.Set[p.recipient] {
+			continue
+		}
+		for _, name := range p.flags {
 			if f.Set[name] {
-				return nil, errors.New("--" + name + " is for APNs (--apns-token), not --subscription")
+				return nil, errors.New("--" + name + " is for " + p.platform + " (--" + p.recipient + "), not " + given[0])
 			}
 		}
-	} else if f.Set["vapid-key"] {
-		return nil, errors.New("--vapid-key is for Web Push (--subscription), not --apns-token")
 	}
 	n := &translate.Notification{
 		Title: f.Title, Subtitle: f.Subtitle, Body: f.Body, Image: f.Image, URL: f.URL,
 		Priority: f.Priority, CollapseID: f.CollapseID, PushType: f.PushType, ID: f.ID, DryRun: f.DryRun,
 	}
-	if f.Set["apns-token"] {
+	switch {
+	case f.Set["apns-token"]:
 		n.To.APNs = &translate.APNsRecipient{Token: f.APNsToken, Topic: f.Topic, Credential: f.Credential, Environment: f.Environment}
-	} else {
+	case f.Set["fcm-token"]:
+		n.To.FCM = &translate.FCMRecipient{Token: f.FCMToken, Credential: f.FCMCredential}
+	default:
 		sub, msg := readSubscription(f.Subscription)
 		if msg != "" {
 			return nil, errors.New(msg)
@@ -147,6 +169,9 @@ func (f *Options) recipient() string {
 	if f.Set["apns-token"] {
 		return "device token " + translate.FingerprintString(strings.ToLower(f.APNsToken)) + " (fingerprint)"
 	}
+	if f.Set["fcm-token"] {
+		return "registration token " + translate.FingerprintString(f.FCMToken) + " (fingerprint)"
+	}
 	return "endpoint " + endpointOrigin(f.subscriptionEndpoint) + "/… (fingerprint " + translate.FingerprintString(f.subscriptionEndpoint) + ")"
 }
 
@@ -189,6 +214,9 @@ func (f *Options) PrintResult(w io.Writer, r *translate.Result) {
 	if r.Upstream != nil && r.Upstream.APNsID != "" && r.Upstream.APNsID != r.ID {
 		row("apns-id", r.Upstream.APNsID)
 	}
+	if r.Upstream != nil {
+		row("message-id", r.Upstream.MessageID)
+	}
 	row("recipient", f.recipient())
 	row("credential", cred)
 	row("environment", r.Environment)
@@ -225,6 +253,8 @@ func printDryRunRequest(w io.Writer, platform string, q *translate.DryRunRequest
 			fmt.Fprintln(w, s) // a payload that is not JSON, shown as its text
 			return
 		}
+	} else if platform == translate.PlatformFCM {
+		fmt.Fprintf(w, "\nbody: %d bytes; the registration token is shown as its fingerprint:\n", q.PayloadSize)
 	} else {
 		fmt.Fprintf(w, "\npayload: %d bytes\n", q.PayloadSize)
 	}

@@ -39,12 +39,31 @@ func TestNotification(t *testing.T) {
 		t.Errorf("result:\n%s", s)
 	}
 
+	// FCM: the registration token and the credential's name.
+	fcmTok := "fake-instance:APA91b" + strings.Repeat("x", 40)
+	o = &Options{FCMToken: fcmTok, FCMCredential: "beta", Body: "b", Set: map[string]bool{"fcm-token": true, "fcm-credential": true}}
+	n, err = o.Notification()
+	if err != nil || n.To.FCM == nil || n.To.FCM.Token != fcmTok || n.To.FCM.Credential != "beta" || n.To.APNs != nil || n.To.WebPush != nil {
+		t.Fatalf("fcm: %v %+v", err, n)
+	}
+	out.Reset()
+	o.PrintResult(&out, &translate.Result{Platform: translate.PlatformFCM, Credential: "beta", Attempts: 1,
+		Upstream: &translate.Upstream{Status: 200, MessageID: "projects/p/messages/42"}})
+	if s := out.String(); !strings.HasPrefix(s, "delivered (fcm): upstream 200\n") || strings.Contains(s, "APA91b") ||
+		!strings.Contains(s, "registration token "+translate.FingerprintString(fcmTok)+" (fingerprint)") ||
+		!strings.Contains(s, "message-id   projects/p/messages/42") || !strings.Contains(s, "credential   beta") {
+		t.Errorf("fcm result:\n%s", s)
+	}
+
 	for _, c := range []struct {
 		o    Options
 		want string
 	}{
 		{Options{Set: map[string]bool{}}, "a recipient is required"},
-		{Options{Set: map[string]bool{"apns-token": true, "subscription": true}}, "not both"},
+		{Options{Set: map[string]bool{"apns-token": true, "subscription": true}}, "give one recipient, not --apns-token and --subscription"},
+		{Options{Set: map[string]bool{"fcm-token": true, "subscription": true, "apns-token": true}}, "not --apns-token and --subscription and --fcm-token"},
+		{Options{Set: map[string]bool{"fcm-token": true, "credential": true}}, "--credential is for APNs (--apns-token), not --fcm-token"},
+		{Options{Set: map[string]bool{"apns-token": true, "fcm-credential": true}}, "--fcm-credential is for FCM (--fcm-token), not --apns-token"},
 		{Options{Subscription: sub, Set: map[string]bool{"subscription": true, "topic": true}}, "--topic is for APNs"},
 		{Options{Set: map[string]bool{"apns-token": true, "vapid-key": true}}, "--vapid-key is for Web Push"},
 		{Options{Data: "[1]", Set: map[string]bool{"apns-token": true, "data": true}}, "--data must be a JSON object"},
