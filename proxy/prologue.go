@@ -77,7 +77,7 @@ func tooLarge(max int64) *translate.Error {
 // checkContentType accepts application/json (charset utf-8 if one is
 // named), or no Content-Type at all.
 func checkContentType(ct string) *translate.Error {
-	if ct == "" {
+	if ct == "" || ct == "application/json" {
 		return nil
 	}
 	mt, params, err := mime.ParseMediaType(ct)
