@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/proxy"
@@ -90,7 +93,7 @@ func checkFCMCredential(cfg *proxy.Config, index int, f proxy.FCMConfig, env Env
 		c.add(LevelOK, "token_uri", sa.TokenURI, "")
 	}
 	c.add(LevelOK, "fingerprint", sa.Fingerprint+" (SHA-256 of the public key; /readyz shows the same for the key in use)", "")
-	c.add(LevelOK, "token", "access tokens are fetched by the running server (offline, nothing is asked of Google); /readyz shows the token's expiry or the endpoint's refusal", "")
+	checkFCMAssertion(&c, sa, cfg.Upstream.FCMTokenURL, now)
 	if !c.Usable {
 		msg := "the server cannot load this credential"
 		if lerr != nil {
@@ -99,6 +102,38 @@ func checkFCMCredential(cfg *proxy.Config, index int, f proxy.FCMConfig, env Env
 		c.add(LevelError, "load", msg, "use the file as the console downloads it ("+fcmNewKey+")")
 	}
 	return c
+}
+
+// checkFCMAssertion signs the OAuth 2.0 assertion (RFC 7523) the server
+// sends to the token endpoint for an access token, with the header and
+// claims golang.org/x/oauth2/jwt gives it (RS256, kid; iss, scope, aud,
+// iat, exp), and
+// shows it decoded: never the assertion itself. Offline, the access token
+// is not asked for; the running server's /readyz shows its expiry, or the
+// endpoint's refusal.
+func checkFCMAssertion(c *Credential, sa *creds.ServiceAccount, tokenURL string, now time.Time) {
+	if tokenURL == "" {
+		tokenURL = sa.TokenURI
+	}
+	iat := now.Add(-10 * time.Second) // as x/oauth2 does, for clocks slightly ahead
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"iss": sa.ClientEmail, "scope": creds.FCMScope, "aud": tokenURL, "iat": iat.Unix(), "exp": iat.Add(time.Hour).Unix(),
+	})
+	tok.Header["kid"] = sa.PrivateKeyID
+	assertion, err := tok.SignedString(sa.Key)
+	if err != nil {
+		c.add(LevelError, "token", "cannot sign the OAuth assertion: "+err.Error(), "make a new key ("+fcmNewKey+")")
+		return
+	}
+	header, claims, err := creds.DecodeToken(assertion)
+	if err != nil {
+		c.add(LevelError, "token", "cannot decode the OAuth assertion just signed: "+err.Error(), "make a new key ("+fcmNewKey+")")
+		return
+	}
+	c.Token = &Token{Header: header, Claims: claims}
+	hj, _ := json.Marshal(header)
+	cj, _ := json.Marshal(claims)
+	c.add(LevelOK, "token", fmt.Sprintf("signed the OAuth assertion sent for an access token: header %s, claims %s (the assertion itself is not shown; offline, no access token is asked for: /readyz shows its expiry once running)", hj, cj), "")
 }
 
 // fcmTrap names the trap a refused service-account file falls into, as

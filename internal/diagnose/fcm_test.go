@@ -114,6 +114,10 @@ func TestCheckFCMGood(t *testing.T) {
 	expectFinding(t, rep, "project_id", LevelOK, chkFCMProject+" (from the file)", "")
 	expectFinding(t, rep, "token_uri", LevelOK, creds.FCMDefaultTokenURL, "")
 	expectFinding(t, rep, "config", LevelOK, "1 FCM credential", "")
+	if c.Token == nil || c.Token.Header["alg"] != "RS256" || c.Token.Header["kid"] != chkFCMKeyID || c.Token.Claims["iss"] != chkFCMEmail ||
+		c.Token.Claims["aud"] != creds.FCMDefaultTokenURL || c.Token.Claims["scope"] != creds.FCMScope || c.Token.Claims["iat"] == nil {
+		t.Errorf("assertion: %+v", c.Token)
+	}
 	if fs := rep.findings("credentials"); len(fs) != 0 {
 		t.Errorf("an FCM-only configuration is said to have no credential: %+v", fs)
 	}
@@ -127,6 +131,7 @@ func TestCheckFCMGood(t *testing.T) {
 	}
 	expectFinding(t, rep, "project_id", LevelOK, chkFCMProject+" (from the configuration", "")
 	expectFinding(t, rep, "token_uri", LevelOK, "replaced by upstream.fcm_token_url https://127.0.0.1:8573/token", "")
+	expectFinding(t, rep, "token", LevelOK, `"aud":"https://127.0.0.1:8573/token"`, "")
 
 	// The human form.
 	code, out := chkText(t, cfg)
