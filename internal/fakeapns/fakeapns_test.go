@@ -604,13 +604,15 @@ func TestGoAwayAfterLosesNothing(t *testing.T) {
 	if len(recs) != total || len(seen) != total {
 		t.Errorf("%d records, %d distinct notifications; want %d of each (nothing lost, nothing twice)", len(recs), len(seen), total)
 	}
-	// Each connection serves at least GoAwayAfter streams (but the last) and at most
-	// GoAwayAfter plus what was in flight when the GOAWAY went out.
+	// Each connection serves at least GoAwayAfter streams (but the last), and not
+	// much more: what was in flight when the GOAWAY went out, plus what the
+	// workers sent before the client read it (x/net's graceful shutdown lets
+	// streams in for about a round trip, several per worker on a busy machine).
 	if f.s.Conns() < total/(after+workers)+1 {
 		t.Errorf("%d connections for %d requests with GoAwayAfter=%d", f.s.Conns(), total, after)
 	}
 	for conn, n := range perConn {
-		if n > after+workers || (n < after && conn != uint64(f.s.Conns())) {
+		if n > 2*after || (n < after && conn != uint64(f.s.Conns())) {
 			t.Errorf("connection %d carried %d streams", conn, n)
 		}
 	}
