@@ -431,6 +431,9 @@ func Start(f Options, log *slog.Logger) (_ *Env, err error) {
 	}
 	ln, err := proxy.Listen(cfg.Listen)
 	if err != nil {
+		// Stops what New started (an FCM access token being fetched)
+		// before the fakes close; Serve does it once it runs.
+		srv.Close()
 		return nil, inUse(err, cfg.Listen, "--listen")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
