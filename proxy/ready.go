@@ -121,13 +121,11 @@ func (s *Server) readiness() (int, readyBody) {
 		noteSkew(&wp, "the push service", s.webpush.ClockSkew)
 	}
 	body.Platforms["webpush"] = wp
-	// fcm is listed once configured: a pushproxy without fcm entries
-	// answers /readyz as it did before FCM existed.
 	fp := fcmReadiness(snap)
 	if fp.Status != "not_configured" {
 		noteSkew(&fp, "FCM", s.fcm.ClockSkew)
-		body.Platforms["fcm"] = fp
 	}
+	body.Platforms["fcm"] = fp
 	can := func(p readyPlatform) bool { return p.Status == "ok" || p.Status == "degraded" }
 	usable := can(ap) || can(wp) || can(fp)
 	// A configured platform that cannot send, beside one that can, makes

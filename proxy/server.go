@@ -109,7 +109,10 @@ func (s *Server) conf() *Config { return s.st.Load().cfg }
 
 // New builds a server: it loads the credential files once (a missing or
 // invalid file is not fatal: that credential answers credentials_missing
-// until a reload finds it good).
+// until a reload finds it good). Each FCM service account's first access
+// token is fetched in the background right away, so a server that is not
+// run with Serve must be closed with Close (which stops those fetches and
+// their renewals).
 func New(cfg *Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
