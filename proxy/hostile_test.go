@@ -195,11 +195,12 @@ func TestShutdownGraceAnswersWhatIsLeft(t *testing.T) {
 		single = h.post("/v1/notifications", alert(slow), "X-Request-Timeout", "60")
 	})
 	waitFor(t, "the slow request to reach the fake", func() bool { return len(h.fake.Requests()) == 1 })
+	held := metricValue(t, h, "pushproxy_request_bytes_in_flight") // the slow one's body
 	wg.Go(func() {
 		batch = h.post("/v1/notifications/batch", map[string]any{"notifications": []any{alert(h.token()), alert(h.token())}}, "X-Request-Timeout", "60")
 	})
-	waitFor(t, "the batch to be read (it then waits for the one slot)", func() bool {
-		return metricValue(t, h, "pushproxy_request_bytes_in_flight") > 0
+	waitFor(t, "the batch to be admitted (it then waits for the one slot)", func() bool {
+		return metricValue(t, h, "pushproxy_request_bytes_in_flight") > held
 	})
 	start := time.Now()
 	if err := h.stop(); err != nil {

@@ -325,9 +325,9 @@ func TestRotationUnderLoad(t *testing.T) {
 		})
 	}
 	debounce := h.cfg.Reload.Debounce
-	slack := 30 * time.Millisecond
+	slack := 150 * time.Millisecond
 	if raceEnabled {
-		slack = 100 * time.Millisecond
+		slack = 300 * time.Millisecond
 	}
 	type swap struct {
 		kid, vapid  string
