@@ -13,7 +13,7 @@ import (
 
 // send resolves the platform and credential and delivers one notification
 // with the configuration and credentials of st.
-func (s *Server) send(ctx context.Context, st *state, n *translate.Notification) (*translate.Result, *translate.Error) {
+func (s *Service) send(ctx context.Context, st *state, n *translate.Notification) (*translate.Result, *translate.Error) {
 	platform, e := n.Platform()
 	if e != nil {
 		s.account("unknown", n, "", e)
@@ -65,7 +65,7 @@ func graceOver(e *translate.Error) {
 	e.Hint = "send it again, to another replica; raise shutdown_grace if this happens on every deploy"
 }
 
-func (s *Server) sendAPNs(ctx context.Context, st *state, n *translate.Notification) (*translate.Result, *creds.APNsCredential, *translate.Error) {
+func (s *Service) sendAPNs(ctx context.Context, st *state, n *translate.Notification) (*translate.Result, *creds.APNsCredential, *translate.Error) {
 	to := n.To.APNs
 	snap := st.creds
 	var cred *creds.APNsCredential
@@ -122,7 +122,7 @@ func (s *Server) sendAPNs(ctx context.Context, st *state, n *translate.Notificat
 
 // account counts a notification and logs a failure: code, upstream status
 // and reason, credential name, and only a fingerprint of the recipient.
-func (s *Server) account(platform string, n *translate.Notification, cred string, e *translate.Error) {
+func (s *Service) account(platform string, n *translate.Notification, cred string, e *translate.Error) {
 	code := "ok"
 	if e != nil {
 		code = string(e.Code)

@@ -16,7 +16,7 @@ import (
 // previewed: the request with the access token fetched but shown as its
 // fingerprint). It returns the credential's name for the answer and the
 // log.
-func (s *Server) sendFCM(ctx context.Context, st *state, n *translate.Notification) (*translate.Result, string, *translate.Error) {
+func (s *Service) sendFCM(ctx context.Context, st *state, n *translate.Notification) (*translate.Result, string, *translate.Error) {
 	to := n.To.FCM
 	snap := st.creds
 	if len(snap.FCM) == 0 {

@@ -3,12 +3,14 @@
 // senders, and writes normalised results and errors; it also serves health,
 // readiness and metrics.
 //
-// The package is split by job: server.go builds a Server and holds the
-// state a request sees; http.go is the HTTP layer (routes, the prologue
-// shared by every notification route, handlers); dispatch.go resolves the
-// platform and credential and sends; reload.go re-reads configuration and
-// credentials into one new state; lifecycle.go listens, serves and shuts
-// down; ready.go and metrics.go answer probes and scrapes.
+// The package is split by job: server.go builds the Service (the
+// dispatcher: the state a request sees and the senders) and the Server
+// around it; dispatch.go, webpush.go and fcm.go resolve the platform and
+// credential and send; http.go is the HTTP layer (routes, handlers) and
+// prologue.go the prologue shared by every notification route (auth,
+// deadline, byte budget, body, slots); reload.go re-reads configuration
+// and credentials into one new state; lifecycle.go listens, serves and
+// shuts down; ready.go and metrics.go answer probes and scrapes.
 package proxy
 
 import (
@@ -63,8 +65,12 @@ type state struct {
 	creds *creds.Snapshot
 }
 
-// Server is the local API.
-type Server struct {
+// Service is the dispatcher: it holds the state (configuration and
+// credentials, swapped whole on reload) and the platform senders, resolves
+// each notification's platform and credential from one state, sends it,
+// and accounts for it (metrics, one log line per failure). The HTTP
+// server wraps one; the send command uses one alone (NewService).
+type Service struct {
 	st      atomic.Pointer[state] // replaced whole on reload
 	boot    *Config               // the configuration the process started with
 	opts    Options
@@ -75,8 +81,19 @@ type Server struct {
 	webpush *webpush.Sender
 	fcm     *fcm.Sender
 	m       *metrics
-	sem     chan struct{} // notification slots (max_in_flight)
-	bytes   *byteBudget   // request bytes in memory (max_body_bytes_in_flight)
+	caPEM   []byte // contents of upstream.ca_file in use
+
+	// testHook, set only by this package's tests, runs before each send
+	// (to make a request path panic).
+	testHook atomic.Pointer[func(*translate.Notification)]
+}
+
+// Server is the local API: a Service behind HTTP, with the in-flight
+// limits, the file watcher and the lifecycle.
+type Server struct {
+	*Service
+	sem   chan struct{} // notification slots (max_in_flight)
+	bytes *byteBudget   // request bytes in memory (max_body_bytes_in_flight)
 
 	shuttingDown atomic.Bool
 	handler      http.Handler
@@ -84,11 +101,6 @@ type Server struct {
 	reloadMu   sync.Mutex // serialises Reload
 	watcher    *creds.Watcher
 	configInfo atomic.Pointer[configStatus]
-	caPEM      []byte // contents of upstream.ca_file in use
-
-	// testHook, set only by this package's tests, runs before each send
-	// (to make a request path panic).
-	testHook atomic.Pointer[func(*translate.Notification)]
 }
 
 // configStatus is what /readyz says about the configuration file.
@@ -102,31 +114,25 @@ type configStatus struct {
 
 // state is the configuration and credentials in force: load it once per
 // request and use only what it holds.
-func (s *Server) state() *state { return s.st.Load() }
+func (s *Service) state() *state { return s.st.Load() }
 
 // conf is the configuration in force, for what is not a request.
-func (s *Server) conf() *Config { return s.st.Load().cfg }
+func (s *Service) conf() *Config { return s.st.Load().cfg }
 
-// New builds a server: it loads the credential files once (a missing or
-// invalid file is not fatal: that credential answers credentials_missing
-// until a reload finds it good). Each FCM service account's first access
-// token is fetched in the background right away, so a server that is not
-// run with Serve must be closed with Close (which stops those fetches and
-// their renewals).
-func New(cfg *Config, opts Options) (*Server, error) {
+// NewService builds the dispatcher: it loads the credential files once (a
+// missing or invalid file is not fatal: that credential answers
+// credentials_missing until a reload finds it good) and makes the senders.
+// Each FCM service account's first access token is fetched in the
+// background right away, so a Service must be closed with Close (which
+// stops those fetches and their renewals).
+func NewService(cfg *Config, opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{boot: cfg, opts: opts, log: opts.Logger, now: opts.Now, m: newMetrics(),
-		sem: make(chan struct{}, cfg.MaxInFlight), bytes: newByteBudget(cfg.MaxBodyBytesInFlight)}
-	st := &configStatus{File: opts.ConfigPath}
-	if opts.ConfigPath != "" {
-		st.LoadedAt = timePtr(opts.Now())
-	}
-	s.configInfo.Store(st)
+	s := &Service{boot: cfg, opts: opts, log: opts.Logger, now: opts.Now, m: newMetrics()}
 	roots := opts.RootCAs
 	if roots == nil && cfg.Upstream.CAFile != "" {
 		pem, pool, err := loadCAFile(cfg.Upstream.CAFile)
@@ -171,14 +177,30 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	s.webpush = webpush.New(wopts)
 	s.m.registerRuntime(func() *creds.Snapshot { return s.state().creds }, s.apns.Conns, s.apns.ClockSkew, s.webpush.ClockSkew, s.fcm.ClockSkew)
+	return s, nil
+}
+
+// New builds a server around a new Service (see NewService): a server
+// that is not run with Serve must be closed with Close.
+func New(cfg *Config, opts Options) (*Server, error) {
+	svc, err := NewService(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Service: svc, sem: make(chan struct{}, cfg.MaxInFlight), bytes: newByteBudget(cfg.MaxBodyBytesInFlight)}
+	st := &configStatus{File: svc.opts.ConfigPath}
+	if svc.opts.ConfigPath != "" {
+		st.LoadedAt = timePtr(svc.now())
+	}
+	s.configInfo.Store(st)
 	s.m.registerBudget(func() float64 { return float64(s.bytes.inUse()) })
 	s.handler = s.routes()
-	s.watcher = creds.NewWatcher(s.watchPaths(cfg), cfg.Reload.Debounce, cfg.Reload.PollInterval, s.Reload, opts.Logger)
+	s.watcher = creds.NewWatcher(s.watchPaths(cfg), cfg.Reload.Debounce, cfg.Reload.PollInterval, s.Reload, svc.log)
 	return s, nil
 }
 
 // Store returns the credential store.
-func (s *Server) Store() *creds.Store { return s.store }
+func (s *Service) Store() *creds.Store { return s.store }
 
 // TriggerReload asks for a reload on the watcher's goroutine (SIGHUP).
 func (s *Server) TriggerReload(reason string) { s.watcher.Trigger(reason) }
@@ -186,10 +208,10 @@ func (s *Server) TriggerReload(reason string) { s.watcher.Trigger(reason) }
 // Handler returns the HTTP handler of the local API.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close closes the upstream connections of a server that was not run with
-// Serve (Serve closes them itself when it returns), and stops the FCM
-// access-token renewals.
-func (s *Server) Close() {
+// Close closes the upstream connections of a service (or of a server that
+// was not run with Serve: Serve closes them itself when it returns), and
+// stops the FCM access-token renewals.
+func (s *Service) Close() {
 	s.apns.Close()
 	s.webpush.Close()
 	s.fcm.Close()
@@ -197,7 +219,8 @@ func (s *Server) Close() {
 }
 
 // Send delivers one notification through the same path as POST
-// /v1/notifications (without the in-flight limit): for the send command.
-func (s *Server) Send(ctx context.Context, n *translate.Notification) (*translate.Result, *translate.Error) {
+// /v1/notifications (without the HTTP layer and its limits): for the send
+// command.
+func (s *Service) Send(ctx context.Context, n *translate.Notification) (*translate.Result, *translate.Error) {
 	return s.send(ctx, s.state(), n)
 }

@@ -13,7 +13,7 @@ import (
 // sendWebPush delivers one Web Push notification: subscription checked,
 // message built, encrypted and signed with the subscription's VAPID key
 // (or the primary), the other keys tried on a key mismatch.
-func (s *Server) sendWebPush(ctx context.Context, st *state, n *translate.Notification) (*translate.Result, string, *translate.Error) {
+func (s *Service) sendWebPush(ctx context.Context, st *state, n *translate.Notification) (*translate.Result, string, *translate.Error) {
 	cfg := st.cfg
 	if cfg.WebPush == nil {
 		return nil, "", translate.NewError(translate.CodeCredentialsMissing, "Web Push is not configured in this pushproxy",

@@ -91,7 +91,8 @@ func sendCmd(args []string, stdout, stderr io.Writer) int {
 	// Only errors are logged (a credential that fails to load, …): the
 	// outcome itself is printed below.
 	log := newLogger(proxy.LogConfig{Format: "text", Level: "error"}, stderr)
-	srv, err := proxy.New(cfg, proxy.Options{Logger: log})
+	// The dispatcher alone: the same path as the server's, without HTTP.
+	srv, err := proxy.NewService(cfg, proxy.Options{Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "pushproxy send: %v\n", err)
 		return 1
