@@ -74,7 +74,7 @@ func TestIdleConnectionsClose(t *testing.T) {
 	if n := fake.Conns(); n != 1 {
 		t.Fatalf("%d connections for three sends, want one long-lived", n)
 	}
-	time.Sleep(500 * time.Millisecond)
+	waitUntil(t, "the idle connection to close", func() bool { return s.Conns() == 0 })
 	if e := healthSend(t, s, c, 5*time.Second); e != nil {
 		t.Fatal(e)
 	}
@@ -178,7 +178,7 @@ func TestDeadConnectionReplaced(t *testing.T) {
 		t.Fatal(e)
 	}
 	r.freeze()
-	time.Sleep(600 * time.Millisecond) // idle → PING → no PONG → closed
+	waitUntil(t, "the dead connection to be closed (idle → PING → no PONG)", func() bool { return s.Conns() == 0 })
 	start := time.Now()
 	if e := healthSend(t, s, c, 3*time.Second); e != nil {
 		t.Fatalf("after the connection died: %v", e)
@@ -257,6 +257,16 @@ func TestOneKeyPerConnection(t *testing.T) {
 	for conn := range byKey["KEYAAAAAAA"] {
 		if byKey["KEYBBBBBBB"][conn] {
 			t.Fatal("two keys shared a connection")
+		}
+	}
+}
+
+// waitUntil polls cond until it holds, failing after 5 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
 }
