@@ -261,6 +261,7 @@ type Server struct {
 	caPEM []byte
 	pool  *x509.CertPool
 	hs    *http.Server
+	conns testca.Conns // numbers the accepted connections
 
 	mu           sync.Mutex
 	accounts     map[string]*account // by email
@@ -273,8 +274,6 @@ type Server struct {
 	tokenScripts []TokenResponse
 	records      []*Request
 	fetches      []*TokenFetch
-	conns        map[net.Conn]int
-	nconns       int
 	nmsg         int
 }
 
@@ -300,7 +299,7 @@ func New(opts Options) (*Server, error) {
 		opts: opts, now: opts.Now, ln: ln, url: "https://" + ln.Addr().String(), caPEM: caPEM, pool: pool,
 		accounts: map[string]*account{}, keyOwner: map[string]string{}, disabled: map[string]bool{},
 		bound: map[string]string{}, tokens: map[string]accessToken{}, scripts: map[string][]Response{},
-		always: map[string]Response{}, conns: map[net.Conn]int{},
+		always: map[string]Response{},
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -313,23 +312,11 @@ func New(opts Options) (*Server, error) {
 		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
-		ConnState: func(c net.Conn, st http.ConnState) {
-			if st == http.StateNew {
-				s.mu.Lock()
-				s.nconns++
-				s.conns[c] = s.nconns
-				s.mu.Unlock()
-			}
-		},
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			return context.WithValue(ctx, connKey{}, c)
-		},
 	}
+	s.conns.Hook(s.hs)
 	go func() { _ = s.hs.Serve(tls.NewListener(ln, tlsConf)) }()
 	return s, nil
 }
-
-type connKey struct{}
 
 // URL is "https://127.0.0.1:PORT": pushproxy's upstream.fcm_url.
 func (s *Server) URL() string { return s.url }
@@ -355,11 +342,7 @@ func (s *Server) Close() error {
 }
 
 // Conns is the number of connections accepted so far.
-func (s *Server) Conns() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.nconns
-}
+func (s *Server) Conns() int { return s.conns.Count() }
 
 // AddServiceAccount registers a service-account key: assertions signed by
 // the key (header kid keyID, iss email) are accepted, and the account may
@@ -502,14 +485,7 @@ func Fingerprint(v string) string {
 	return hex.EncodeToString(sum[:4])
 }
 
-func (s *Server) connOf(r *http.Request) int {
-	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.conns[c]
-	}
-	return 0
-}
+func (s *Server) connOf(r *http.Request) int { return s.conns.Of(r) }
 
 func newSecret(n int) string {
 	b := make([]byte, n)

@@ -40,7 +40,6 @@ package fakepush
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/sha256"
@@ -58,6 +57,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pushproxy/pushproxy/internal/testca"
 )
 
 // Service styles: how the fake words its refusals.
@@ -180,14 +181,13 @@ type Server struct {
 	caPEM []byte
 	pool  *x509.CertPool
 	hs    *http.Server
+	conns testca.Conns // numbers the accepted connections
 
 	mu      sync.Mutex
 	subs    map[string]*Subscription
 	gone    map[string]bool
 	scripts map[string][]Response
 	records []*Request
-	conns   map[net.Conn]int
-	nconns  int
 	nmsg    int
 }
 
@@ -211,7 +211,6 @@ func New(opts Options) (*Server, error) {
 		opts: opts, now: opts.Now, ln: ln, url: "https://" + ln.Addr().String(), port: port,
 		caPEM: caPEM, pool: pool,
 		subs: map[string]*Subscription{}, gone: map[string]bool{}, scripts: map[string][]Response{},
-		conns: map[net.Conn]int{},
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -224,23 +223,11 @@ func New(opts Options) (*Server, error) {
 		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
-		ConnState: func(c net.Conn, st http.ConnState) {
-			if st == http.StateNew {
-				s.mu.Lock()
-				s.nconns++
-				s.conns[c] = s.nconns
-				s.mu.Unlock()
-			}
-		},
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			return context.WithValue(ctx, connKey{}, c)
-		},
 	}
+	s.conns.Hook(s.hs)
 	go func() { _ = s.hs.Serve(tls.NewListener(ln, tlsConf)) }()
 	return s, nil
 }
-
-type connKey struct{}
 
 // URL is "https://127.0.0.1:PORT".
 func (s *Server) URL() string { return s.url }
@@ -265,11 +252,7 @@ func (s *Server) Close() error {
 }
 
 // Conns is the number of connections accepted so far.
-func (s *Server) Conns() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.nconns
-}
+func (s *Server) Conns() int { return s.conns.Count() }
 
 // Subscribe makes a subscription as a browser does for the given
 // applicationServerKey.
@@ -420,11 +403,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		Proto: r.Proto, Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(),
 		Body: body, Received: s.now(),
 	}
-	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
-		s.mu.Lock()
-		rec.Conn = s.conns[c]
-		s.mu.Unlock()
-	}
+	rec.Conn = s.conns.Of(r)
 	id, _ := strings.CutPrefix(r.URL.Path, "/push/")
 	rec.SubscriptionID = id
 	s.mu.Lock()
