@@ -55,6 +55,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	})
 	fs.Float64Var(&o.MaxOtherLoad, "max-other-load", 0.25, "with --cpu: flag the run when the rest of the machine used more than this many `cores` meanwhile")
 	fs.StringVar(&o.WebPush, "webpush", "", "with --url: send every notification to the Web Push subscription in this JSON `file` ({endpoint, keys}) instead of APNs")
+	fs.BoolVar(&o.FCM, "fcm", false, "self-contained: send every notification to Android through a built-in fake FCM (a throwaway service account) instead of APNs")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code

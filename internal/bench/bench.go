@@ -17,6 +17,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -36,6 +37,7 @@ import (
 
 	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/internal/fakeapns"
+	"github.com/pushproxy/pushproxy/internal/fakefcm"
 	"github.com/pushproxy/pushproxy/proxy"
 	"github.com/pushproxy/pushproxy/translate"
 )
@@ -56,8 +58,10 @@ const (
 
 // What a run loads (Report.Target).
 const (
-	TargetBuiltIn  = "built-in fake APNs"
-	TargetExternal = "external pushproxy"
+	TargetBuiltIn = "built-in fake APNs"
+	// TargetBuiltInFCM: --fcm, the self-contained setup with a fake FCM.
+	TargetBuiltInFCM = "built-in fake FCM"
+	TargetExternal   = "external pushproxy"
 	// TargetExternalFake: --direct --fake, a fake APNs in its own process.
 	TargetExternalFake = "external fake APNs"
 )
@@ -132,6 +136,9 @@ type Options struct {
 	// as internal/fakepush/cmd/fakepush writes it): with URL, every
 	// notification goes to it instead of to APNs.
 	WebPush string
+	// FCM, in the self-contained setup, sends every notification to
+	// Android through a fake FCM (internal/fakefcm) instead of to APNs.
+	FCM bool
 	// Send, when set, is the baseline sender of a direct run (what Target
 	// names; index i of n): for clients that pushproxy's binary does not
 	// link, such as webpush-go (internal/bench/cmd/webpushgo). It returns
@@ -162,6 +169,8 @@ func (f Options) Check() error {
 		return errors.New("--fake needs --ca and --key")
 	case f.WebPush != "" && f.URL == "":
 		return errors.New("--webpush sends through a running pushproxy; it needs --url")
+	case f.FCM && (f.URL != "" || f.Direct || f.WebPush != ""):
+		return errors.New("--fcm runs the self-contained setup with a fake FCM; it cannot be combined with --url, --direct or --webpush")
 	}
 	if f.Token != "" {
 		if e := translate.ValidDeviceToken(f.Token); e != nil {
@@ -235,8 +244,18 @@ func startSelfContained(f Options) (_ *runEnv, err error) {
 	if err := os.WriteFile(keyPath, p8, 0o600); err != nil {
 		return nil, err
 	}
+	caPEM := fake.CAPEM()
+	var fcmCfg []proxy.FCMConfig
+	fcmURL := ""
+	if f.FCM {
+		var extra []byte
+		if fcmCfg, fcmURL, extra, err = startFakeFCM(dir, &cleanups); err != nil {
+			return nil, err
+		}
+		caPEM = append(caPEM, extra...)
+	}
 	caPath := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caPath, fake.CAPEM(), 0o600); err != nil {
+	if err := os.WriteFile(caPath, caPEM, 0o600); err != nil {
 		return nil, err
 	}
 
@@ -256,6 +275,9 @@ func startSelfContained(f Options) (_ *runEnv, err error) {
 	cfg.Upstream.APNsProductionURL = fake.URL()
 	cfg.Upstream.APNsDevelopmentURL = fake.URL()
 	cfg.Upstream.CAFile = caPath
+	if f.FCM {
+		cfg.FCM, cfg.Upstream.FCMURL = fcmCfg, fcmURL
+	}
 	cfg.Reload.PollInterval = 0
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -317,6 +339,9 @@ func Run(ctx context.Context, f Options) (*Report, error) {
 			return nil, fmt.Errorf("starting the built-in fake APNs and pushproxy: %w", err)
 		}
 		rep.Target = TargetBuiltIn
+		if f.FCM {
+			rep.Target = TargetBuiltInFCM
+		}
 	default:
 		env = &runEnv{base: strings.TrimRight(f.URL, "/"), bundle: f.Topic, close: func() error { return nil }}
 		rep.Target = TargetExternal
@@ -380,6 +405,11 @@ func makePlan(f Options, env *runEnv) (*plan, error) {
 		sub = b
 	}
 	for i, tok := range tokens {
+		if f.FCM {
+			// An FCM registration token: opaque, [A-Za-z0-9_:-], ~160 characters.
+			bodies[i] = mustJSON(map[string]any{"to": map[string]any{"fcm": map[string]any{"token": "bench:" + tok + tok[:40] + tok}}, "title": "Hello", "body": "World"})
+			continue
+		}
 		if sub != nil {
 			bodies[i] = mustJSON(map[string]any{"to": map[string]any{"webpush": sub}, "title": "Hello", "body": "World"})
 			continue
@@ -434,7 +464,7 @@ func runBenchOn(ctx context.Context, f Options, env *runEnv, rep *Report) error 
 	// signed (the warm-up included); with --url, those of the run.
 	signedBefore, haveSigned := 0, env.base != "" && !f.Direct
 	if haveSigned && env.fake == nil {
-		signedBefore, haveSigned = tokensSigned(ctx, env.base)
+		signedBefore, haveSigned = tokensSigned(ctx, env.base, "apns")
 	}
 
 	var cpuBefore cpuSnapshot
@@ -501,7 +531,11 @@ func runBenchOn(ctx context.Context, f Options, env *runEnv, rep *Report) error 
 		rep.Latency.Max = ms(done[len(done)-1])
 	}
 	if haveSigned {
-		if after, ok := tokensSigned(context.Background(), env.base); ok {
+		kind := "apns"
+		if f.FCM {
+			kind = "fcm" // access tokens fetched
+		}
+		if after, ok := tokensSigned(context.Background(), env.base, kind); ok {
 			n := after - signedBefore
 			rep.TokensSigned = &n
 		}
@@ -511,7 +545,7 @@ func runBenchOn(ctx context.Context, f Options, env *runEnv, rep *Report) error 
 		rep.CPU, m = cpuReport(f.Watches, cpuBefore, cpuAfter, len(done), elapsed.Seconds(), f.MaxOtherLoad)
 		rep.Machine = &m
 	}
-	if env.fake != nil {
+	if env.fake != nil && !f.FCM {
 		n := env.fake.Conns()
 		rep.UpstreamConns = &n
 	}
@@ -552,6 +586,10 @@ func (r *Report) Print(w io.Writer) {
 		ModeBatch:    "POST /v1/notifications/batch → pushproxy → APNs",
 		ModeDirect:   "hand-written HTTP/2 client → APNs, no pushproxy",
 	}[r.Mode]
+	kind := "provider token(s)"
+	if r.Target == TargetBuiltInFCM {
+		via, kind = strings.Replace(via, "APNs", "FCM", 1), "FCM access token(s) fetched"
+	}
 	fmt.Fprintf(w, "pushproxy bench: %s (%s; %s)\n", r.Mode, via, r.Target)
 	batch := ""
 	if r.Batch > 0 {
@@ -566,10 +604,10 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "  latency        p50 %.3fms  p99 %.3fms  p99.9 %.3fms  max %.3fms\n", r.Latency.P50, r.Latency.P99, r.Latency.P999, r.Latency.Max)
 	if r.TokensSigned != nil {
 		scope := "during the run"
-		if r.Target == TargetBuiltIn {
+		if r.Target == TargetBuiltIn || r.Target == TargetBuiltInFCM {
 			scope = "since pushproxy started"
 		}
-		fmt.Fprintf(w, "  tokens signed  %d provider token(s) %s\n", *r.TokensSigned, scope)
+		fmt.Fprintf(w, "  tokens signed  %d %s %s\n", *r.TokensSigned, kind, scope)
 	}
 	for _, c := range r.CPU {
 		fmt.Fprintf(w, "  CPU            %-12s %7.1f µs/notification  %.2f cores (pid %d)\n", c.Name, c.MicrosPerNotification, c.Cores, c.PID)
@@ -619,4 +657,30 @@ func externalFake(f Options) (*runEnv, error) {
 		keyID: cmp.Or(f.KeyID, benchKeyID), teamID: cmp.Or(f.TeamID, benchTeamID),
 	}
 	return env, nil
+}
+
+// startFakeFCM starts a fake FCM with a throwaway service account (its
+// file written in dir) for the self-contained setup: the fcm entries,
+// fcm_url and the fake's CA to trust. Its stop joins cleanups.
+func startFakeFCM(dir string, cleanups *[]func() error) ([]proxy.FCMConfig, string, []byte, error) {
+	const email, keyID, project = "bench@pushproxy-bench.iam.gserviceaccount.com", "benchkey0001", "pushproxy-bench"
+	fake, err := fakefcm.New(fakefcm.Options{MaxRecords: 1000})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	*cleanups = append(*cleanups, fake.Close)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	fake.AddServiceAccount(email, keyID, &key.PublicKey, project)
+	data, err := creds.EncodeServiceAccount(key, email, keyID, project, fake.TokenURL())
+	if err != nil {
+		return nil, "", nil, err
+	}
+	path := filepath.Join(dir, "service-account.json")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return nil, "", nil, err
+	}
+	return []proxy.FCMConfig{{Name: "default", ServiceAccountFile: path}}, fake.URL(), fake.CAPEM(), nil
 }

@@ -168,3 +168,20 @@ func TestBenchCountsFailures(t *testing.T) {
 		t.Errorf("text summary: %d failures\n%s", r.Failures, out.String())
 	}
 }
+
+// TestBenchFCM: --fcm sends every notification to Android through the
+// built-in fake FCM, with one access token for the whole run.
+func TestBenchFCM(t *testing.T) {
+	rep, code := runJSON(t, Options{N: 300, C: 8, FCM: true, Batch: 0})
+	if code != 0 || rep.OK != 300 || rep.Failures != 0 || rep.Target != TargetBuiltInFCM {
+		t.Fatalf("exit %d, report %+v", code, rep)
+	}
+	if rep.TokensSigned == nil || *rep.TokensSigned != 1 {
+		t.Errorf("access tokens fetched %v, want 1", rep.TokensSigned)
+	}
+	for _, bad := range []Options{{N: 1, C: 1, Timeout: time.Second, FCM: true, Direct: true}, {N: 1, C: 1, Timeout: time.Second, FCM: true, URL: "http://127.0.0.1:1"}} {
+		if err := bad.Check(); err == nil || !strings.Contains(err.Error(), "--fcm") {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+}

@@ -117,7 +117,7 @@ func (p *proxyClient) sendBatch(ctx context.Context, body []byte, n int) []strin
 }
 
 // tokensSigned reads pushproxy_tokens_signed_total{kind="apns"} from /metrics.
-func tokensSigned(ctx context.Context, base string) (int, bool) {
+func tokensSigned(ctx context.Context, base, kind string) (int, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
@@ -136,7 +136,7 @@ func tokensSigned(ctx context.Context, base string) (int, bool) {
 	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), `pushproxy_tokens_signed_total{kind="apns"} `)
+		rest, ok := strings.CutPrefix(sc.Text(), `pushproxy_tokens_signed_total{kind="`+kind+`"} `)
 		if !ok {
 			continue
 		}
