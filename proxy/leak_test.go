@@ -39,7 +39,10 @@ func TestNoLeakAcrossKeySwaps(t *testing.T) {
 	}
 	swaps := 1000
 	if raceEnabled {
-		swaps = 200
+		// The race detector's own bookkeeping moves the heap by about as
+		// much as the bound allows: the measurement is made without it
+		// (make test runs this test again, without -race, at 1,000 swaps).
+		t.Skip("heap measurement: run without -race")
 	}
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
