@@ -141,6 +141,19 @@ func (s *Store) Paths() []string {
 
 // Reload re-reads every file. A credential whose file fails keeps its last
 // good key. It reports whether anything changed.
+// logFailure logs a credential file that failed to load, once per distinct
+// error (repeated: the last reload said the same): "keeping the last good
+// key" when there is one (kept), else notYet, which says what to fix.
+func (s *Store) logFailure(what string, repeated, kept bool, notYet string, attrs ...any) {
+	switch {
+	case repeated:
+	case kept:
+		s.opts.Logger.Error(what+" failed to load; keeping the last good key", attrs...)
+	default:
+		s.opts.Logger.Error(notYet, attrs...)
+	}
+}
+
 func (s *Store) Reload() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -159,16 +172,9 @@ func (s *Store) Reload() bool {
 		c, err := s.loadAPNs(spec, old, now)
 		if err != nil {
 			failed = true
-			switch {
-			case old != nil && old.LastError == c.LastError:
-				// Already said.
-			case c.Usable():
-				s.opts.Logger.Error("apns credential failed to load; keeping the last good key",
-					"credential", spec.Name, "file", spec.KeyFile, "error", c.LastError, "state", c.State)
-			default:
-				s.opts.Logger.Error("apns credential has no usable key yet: its notifications are answered credentials_missing until key_file holds a valid .p8 key from the Apple developer account (the file is re-read when it changes)",
-					"credential", spec.Name, "file", spec.KeyFile, "error", c.LastError, "state", c.State)
-			}
+			s.logFailure("apns credential", old != nil && old.LastError == c.LastError, c.Usable(),
+				"apns credential has no usable key yet: its notifications are answered credentials_missing until key_file holds a valid .p8 key from the Apple developer account (the file is re-read when it changes)",
+				"credential", spec.Name, "file", spec.KeyFile, "error", c.LastError, "state", c.State)
 		} else if old == nil || old.Fingerprint != c.Fingerprint || old.State != StateOK {
 			changed = true
 			s.opts.Logger.Info("apns credential loaded", "credential", spec.Name, "file", spec.KeyFile,
@@ -184,16 +190,9 @@ func (s *Store) Reload() bool {
 		c, err := s.loadVAPID(spec, old, now)
 		if err != nil {
 			failed = true
-			switch {
-			case old != nil && old.LastError == c.LastError:
-				// Already said.
-			case c.Usable():
-				s.opts.Logger.Error("VAPID key failed to load; keeping the last good key",
-					"key", spec.Name, "file", spec.File, "error", c.LastError, "state", c.State)
-			default:
-				s.opts.Logger.Error("VAPID key is not loaded yet: it cannot sign until its file holds a valid key pair (pushproxy vapid-keys makes one; the file is re-read when it changes)",
-					"key", spec.Name, "file", spec.File, "error", c.LastError, "state", c.State)
-			}
+			s.logFailure("VAPID key", old != nil && old.LastError == c.LastError, c.Usable(),
+				"VAPID key is not loaded yet: it cannot sign until its file holds a valid key pair (pushproxy vapid-keys makes one; the file is re-read when it changes)",
+				"key", spec.Name, "file", spec.File, "error", c.LastError, "state", c.State)
 		} else if old == nil || old.Fingerprint != c.Fingerprint || old.State != StateOK || old.Signer != c.Signer {
 			changed = true
 			s.opts.Logger.Info("VAPID key loaded", "key", spec.Name, "file", spec.File, "fingerprint", c.Fingerprint)
@@ -209,16 +208,9 @@ func (s *Store) Reload() bool {
 		c, _, err := LoadFCMCredential(spec, old, s.fcmTokenOptions(), now)
 		if err != nil {
 			failed = true
-			switch {
-			case old != nil && old.LastError == c.LastError:
-				// Already said.
-			case c.Usable():
-				s.opts.Logger.Error("FCM service account failed to load; keeping the last good key",
-					"credential", spec.Name, "file", spec.ServiceAccountFile, "error", c.LastError, "state", c.State)
-			default:
-				s.opts.Logger.Error("FCM credential has no usable service account yet: its notifications are answered credentials_missing until service_account_file holds a valid service-account key (the file is re-read when it changes)",
-					"credential", spec.Name, "file", spec.ServiceAccountFile, "error", c.LastError, "state", c.State)
-			}
+			s.logFailure("FCM service account", old != nil && old.LastError == c.LastError, c.Usable(),
+				"FCM credential has no usable service account yet: its notifications are answered credentials_missing until service_account_file holds a valid service-account key (the file is re-read when it changes)",
+				"credential", spec.Name, "file", spec.ServiceAccountFile, "error", c.LastError, "state", c.State)
 		} else if old == nil || old.Tokens != c.Tokens || old.State != StateOK {
 			changed = true
 			if old == nil || old.Tokens != c.Tokens {
