@@ -44,7 +44,9 @@ func (s *Service) send(ctx context.Context, st *state, n *translate.Notification
 		case context.Cause(ctx) == errGraceOver:
 			graceOver(e)
 		case ctx.Err() != nil && e.Code == translate.CodeUpstreamUnavailable:
-			e.Code, e.Retryable = translate.CodeUpstreamTimeout, true
+			// The deadline passed: a timeout; retryable unless the request
+			// may have been delivered (then the caller decides).
+			e.Code, e.Retryable = translate.CodeUpstreamTimeout, !e.MaybeDelivered
 		}
 	}
 	s.account(platform, n, cred, e)

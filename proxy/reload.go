@@ -68,14 +68,14 @@ func (s *Server) reloadConfig(cur *Config) (*Config, *configStatus, bool) {
 		return cur, &st, false
 	}
 	st.LastError, st.LastErrorAt = "", nil
-	if sameConfig(cur, next) {
-		return cur, &st, false
-	}
 	restart := restartRequired(s.boot, next)
-	if len(restart) > 0 {
+	if len(restart) > 0 && !slices.Equal(restart, st.RestartRequired) {
 		s.log.Warn("configuration changed settings that apply only after a restart; they keep their old values", "settings", strings.Join(restart, ", "))
 	}
-	// Settings that cannot change live keep the values the process runs with.
+	st.RestartRequired = restart
+	// Settings that cannot change live keep the values the process runs
+	// with; only then is the file compared with the configuration in force
+	// (an edit of a restart-only setting alone changes nothing live).
 	next.Listen, next.MaxInFlight, next.ShutdownGrace = s.boot.Listen, s.boot.MaxInFlight, s.boot.ShutdownGrace
 	next.MaxBodyBytesInFlight = s.boot.MaxBodyBytesInFlight
 	next.Log.Format = s.boot.Log.Format
@@ -84,8 +84,11 @@ func (s *Server) reloadConfig(cur *Config) (*Config, *configStatus, bool) {
 	next.Upstream.APNsMaxConnections, next.Upstream.APNsIdleTimeout = s.boot.Upstream.APNsMaxConnections, s.boot.Upstream.APNsIdleTimeout
 	next.Upstream.APNsPingInterval, next.Upstream.APNsPingTimeout = s.boot.Upstream.APNsPingInterval, s.boot.Upstream.APNsPingTimeout
 	next.Reload = s.boot.Reload
+	if sameConfig(cur, next) {
+		return cur, &st, false
+	}
 	s.store.SetSpec(next.CredSpec())
-	st.LoadedAt, st.RestartRequired = timePtr(s.now()), restart
+	st.LoadedAt = timePtr(s.now())
 	return next, &st, true
 }
 

@@ -511,6 +511,19 @@ apns:
 	if !strings.Contains(h.logs.String(), "apply only after a restart") {
 		t.Error("restart-required settings not logged")
 	}
+	// Reloads of that same file change nothing more: no new "reloaded",
+	// no second warning (the restart-only setting alone is no live change).
+	h.srv.Reload("test")
+	okBefore := metricValue(t, h, `pushproxy_credential_reloads_total{result="ok"}`)
+	for range 3 {
+		h.srv.Reload("test")
+	}
+	if got := metricValue(t, h, `pushproxy_credential_reloads_total{result="ok"}`); got != okBefore {
+		t.Errorf("unchanged file reloaded as a change: reloads{ok} %v → %v", okBefore, got)
+	}
+	if n := strings.Count(h.logs.String(), "apply only after a restart"); n != 1 {
+		t.Errorf("the restart warning was logged %d times for one edit", n)
+	}
 	// The credential removed from the config is gone.
 	if a := h.post("/v1/notifications", n2); a.code() != "invalid_request" {
 		t.Errorf("removed credential: %d %s", a.Status, a.Raw)
