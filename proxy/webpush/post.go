@@ -40,8 +40,11 @@ func Headers(m *translate.WebPushMessage, bodyLen int) [][2]string {
 func (s *Sender) post(ctx context.Context, u *url.URL, m *translate.WebPushMessage, body []byte, auth, service string) (int, *translate.Error, translate.RetryPolicy) {
 	release, err := s.slot(ctx, u.Host)
 	if err != nil {
-		e := s.transportError(ctx, err)
-		return 0, e, transportPolicy(e)
+		// The deadline passed waiting for a slot: nothing was sent.
+		e := translate.NewError(translate.CodeUpstreamTimeout, "the push service took no request from pushproxy before the deadline (not delivered)",
+			"too many notifications to this push service at once; retry later, or raise X-Request-Timeout")
+		e.Platform = translate.PlatformWebPush
+		return 0, e, translate.RetryNone
 	}
 	defer release()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))

@@ -437,7 +437,7 @@ func TestPerHostConcurrencyIsBounded(t *testing.T) {
 	}()
 	time.Sleep(100 * time.Millisecond)
 	_, err := e.sender.Send(ctxFor(t, 100*time.Millisecond), e.delivery(s, nil))
-	if err == nil || err.Code != translate.CodeUpstreamTimeout {
+	if err == nil || err.Code != translate.CodeUpstreamTimeout || err.MaybeDelivered || !strings.Contains(err.Message, "not delivered") {
 		t.Fatalf("second send: %+v", err)
 	}
 	if err := <-done; err != nil {
