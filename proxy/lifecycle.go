@@ -61,10 +61,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer func() {
 		stopBG()
 		wg.Wait()
-		s.apns.Close()
-		s.webpush.Close()
-		s.fcm.Close()
-		s.store.Close()
+		s.Service.Close()
 	}()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

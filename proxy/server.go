@@ -116,9 +116,6 @@ type configStatus struct {
 // request and use only what it holds.
 func (s *Service) state() *state { return s.st.Load() }
 
-// conf is the configuration in force, for what is not a request.
-func (s *Service) conf() *Config { return s.st.Load().cfg }
-
 // NewService builds the dispatcher: it loads the credential files once (a
 // missing or invalid file is not fatal: that credential answers
 // credentials_missing until a reload finds it good) and makes the senders.

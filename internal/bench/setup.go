@@ -129,6 +129,7 @@ func startSelfContained(f Options) (_ *runEnv, err error) {
 	}
 	ln, err := proxy.Listen(cfg.Listen)
 	if err != nil {
+		srv.Close() // its FCM token source runs until closed
 		return nil, err
 	}
 	env.base = "http://" + ln.Addr().String()
