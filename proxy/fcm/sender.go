@@ -196,7 +196,11 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 			var err error
 			tok, err = d.Tokens.Token(ctx)
 			if err != nil {
-				e, policy = s.tokenError(ctx, err, d.Tokens)
+				// Not retried here: the token source answers the same
+				// error until its failure cooldown ends, and renews on its
+				// own; the caller is told whether to retry.
+				e, _ = s.tokenError(ctx, err, d.Tokens)
+				return nil, s.fail(d, e, attempts)
 			}
 		}
 		if e == nil {

@@ -304,9 +304,10 @@ func TestRefusalsFromTheFake(t *testing.T) {
 		!strings.Contains(err.Message, email) || len(e.fake.Requests()) != 0 {
 		t.Fatalf("removed key: %+v", err)
 	}
-	// The token endpoint down: upstream_unavailable, retryable; the retries
-	// inside the deadline fall in the token source's failure cooldown, so
-	// the endpoint is asked once.
+	// The token endpoint down: upstream_unavailable, retryable for the
+	// caller; the sender does not retry a token failure (the token source
+	// would answer the same error until its cooldown ends), so the
+	// endpoint is asked once.
 	e = newEnv(t, project)
 	e.fake.ScriptToken(fakefcm.TokenResponse{Status: 503, Body: "busy"}, fakefcm.TokenResponse{Status: 503, Body: "busy"}, fakefcm.TokenResponse{Status: 503, Body: "busy"})
 	_, err = e.send(ctx, build(t, `"body":"b"`))
