@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -167,6 +168,18 @@ func LoadServiceAccount(spec FCMSpec) (*ServiceAccount, error) {
 // String shows the account without its key.
 func (sa *ServiceAccount) String() string {
 	return fmt.Sprintf("service account %s (project %s, key %s, fingerprint %s)", sa.ClientEmail, sa.ProjectID, sa.PrivateKeyID, sa.Fingerprint)
+}
+
+// LogValue is what log/slog shows of an account: never its key.
+func (sa *ServiceAccount) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("client_email", sa.ClientEmail), slog.String("project_id", sa.ProjectID),
+		slog.String("private_key_id", sa.PrivateKeyID), slog.String("fingerprint", sa.Fingerprint))
+}
+
+// MarshalJSON encodes the account without its key.
+func (sa *ServiceAccount) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"client_email": sa.ClientEmail, "project_id": sa.ProjectID,
+		"private_key_id": sa.PrivateKeyID, "fingerprint": sa.Fingerprint})
 }
 
 // parseRSAKey parses the private_key PEM: PKCS#8 (what Google writes) or

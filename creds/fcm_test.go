@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -506,5 +507,31 @@ func TestFCMTokenSourceFailureCooldown(t *testing.T) {
 	time.Sleep(250 * time.Millisecond)
 	if _, err := src2.Token(ctx); err != nil || len(f.TokenFetches()) != 2 {
 		t.Fatalf("after the cooldown: %v, %d requests", err, len(f.TokenFetches()))
+	}
+}
+
+// TestServiceAccountNeverPrintsItsKey: fmt, log/slog (JSON) and
+// encoding/json show the account, never the private key.
+func TestServiceAccountNeverPrintsItsKey(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := creds.EncodeServiceAccount(key, "a@p.iam.gserviceaccount.com", "kid1", "p", "https://oauth2.googleapis.com/token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := creds.ParseServiceAccount(data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "account", sa)
+	j, _ := json.Marshal(sa)
+	secret := key.D.Text(16)[:24]
+	for name, out := range map[string]string{"fmt": fmt.Sprint(sa), "slog": buf.String(), "json": string(j)} {
+		if !strings.Contains(out, "a@p.iam.gserviceaccount.com") || strings.Contains(out, "PRIVATE KEY") || strings.Contains(strings.ToLower(out), secret) || strings.Contains(out, `"D"`) {
+			t.Errorf("%s shows %q", name, out)
+		}
 	}
 }
