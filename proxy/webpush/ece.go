@@ -1,17 +1,15 @@
 package webpush
 
 import (
-	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
-	"crypto/hmac"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 
 	"github.com/pushproxy/pushproxy/translate"
 )
@@ -90,10 +88,12 @@ func Encrypt(plaintext, p256dh, auth []byte, o EncryptOptions) ([]byte, error) {
 	asPub := eph.PublicKey().Bytes()
 
 	// IKM = HKDF(auth, ecdh_secret, "WebPush: info" ‖ 0x00 ‖ ua_public ‖ as_public, 32)
-	var k hkdf32
-	info := make([]byte, 0, 14+65+65+1)
+	info := make([]byte, 0, 14+65+65)
 	info = append(append(append(info, "WebPush: info\x00"...), p256dh...), asPub...)
-	ikm := k.expand(k.extract(auth, secret), info)
+	ikm, err := hkdf.Key(sha256.New, secret, auth, string(info), 32)
+	if err != nil {
+		return nil, err
+	}
 
 	n := PaddedLen(len(plaintext), o.PadToBuckets) + 1 // plaintext, padding, delimiter
 	out := make([]byte, translate.WebPushHeaderSize+n, translate.WebPushHeaderSize+n+16)
@@ -110,9 +110,18 @@ func Encrypt(plaintext, p256dh, auth []byte, o EncryptOptions) ([]byte, error) {
 	out[20] = byte(len(asPub))
 	copy(out[21:], asPub)
 
-	prk := k.extract(salt, ikm)
-	cek := k.expand(prk, []byte("Content-Encoding: aes128gcm\x00"))[:16]
-	nonce := k.expand(prk, []byte("Content-Encoding: nonce\x00"))[:12]
+	prk, err := hkdf.Extract(sha256.New, ikm, salt)
+	if err != nil {
+		return nil, err
+	}
+	cek, err := hkdf.Expand(sha256.New, prk, "Content-Encoding: aes128gcm\x00", 16)
+	if err != nil {
+		return nil, err
+	}
+	nonce, err := hkdf.Expand(sha256.New, prk, "Content-Encoding: nonce\x00", 12)
+	if err != nil {
+		return nil, err
+	}
 	block, err := aes.NewCipher(cek)
 	if err != nil {
 		return nil, err
@@ -127,31 +136,3 @@ func Encrypt(plaintext, p256dh, auth []byte, o EncryptOptions) ([]byte, error) {
 	// One record: its sequence number is 0, so the nonce is used as is.
 	return gcm.Seal(out[:translate.WebPushHeaderSize], nonce, rec, nil), nil
 }
-
-// hkdf32 is RFC 5869 HKDF-SHA-256 for outputs of at most one block (32
-// bytes), all RFC 8291 needs: Extract is one HMAC, Expand one HMAC of
-// info ‖ 0x01. It keeps the HMAC of the last key and reuses it (Reset)
-// when the next call has the same key, as cek and nonce do; crypto/hkdf
-// builds a new one per call. Checked against crypto/hkdf in ece_test.go
-// and by RFC 8291's example.
-type hkdf32 struct {
-	key []byte
-	mac hash.Hash
-}
-
-func (k *hkdf32) hmac(key, data1, data2 []byte) []byte {
-	if k.mac != nil && bytes.Equal(key, k.key) {
-		k.mac.Reset()
-	} else {
-		k.mac, k.key = hmac.New(sha256.New, key), append(k.key[:0], key...)
-	}
-	k.mac.Write(data1)
-	k.mac.Write(data2)
-	return k.mac.Sum(nil)
-}
-
-// extract is HKDF-Extract(salt, ikm).
-func (k *hkdf32) extract(salt, ikm []byte) []byte { return k.hmac(salt, ikm, nil) }
-
-// expand is HKDF-Expand(prk, info, 32): T(1).
-func (k *hkdf32) expand(prk, info []byte) []byte { return k.hmac(prk, info, []byte{1}) }
