@@ -134,9 +134,10 @@ func authorized(st *state, r *http.Request) bool {
 	return ok && len(want) > 0 && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) == 1
 }
 
-func unauthorized(w http.ResponseWriter) {
+// unauthorized sets the challenge header and returns the 401 answer.
+func unauthorized(w http.ResponseWriter) *translate.Error {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="pushproxy"`)
-	writeError(w, translate.NewError(translate.CodeUnauthorized, "missing or wrong bearer token", "send Authorization: Bearer <contents of auth_token_file>"))
+	return translate.NewError(translate.CodeUnauthorized, "missing or wrong bearer token", "send Authorization: Bearer <contents of auth_token_file>")
 }
 
 // authed guards a route that is not a notification route (those check the
@@ -145,7 +146,7 @@ func unauthorized(w http.ResponseWriter) {
 func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !authorized(s.state(), r) {
-			unauthorized(w)
+			writeError(w, unauthorized(w))
 			return
 		}
 		h(w, r)

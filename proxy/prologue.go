@@ -45,8 +45,7 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, limit func(*Confi
 	}
 	st := s.state()
 	if !authorized(st, r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="pushproxy"`)
-		return nil, translate.NewError(translate.CodeUnauthorized, "missing or wrong bearer token", "send Authorization: Bearer <contents of auth_token_file>")
+		return nil, unauthorized(w)
 	}
 	if e := checkContentType(r.Header.Get("Content-Type")); e != nil {
 		return nil, e
