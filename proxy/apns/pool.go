@@ -105,6 +105,15 @@ func newPool(s *Sender, addr, host string, maxConns int) *pool {
 			ReadIdleTimeout: s.opts.ReadIdleTimeout,
 			PingTimeout:     s.opts.PingTimeout,
 			IdleConnTimeout: s.opts.IdleConnTimeout,
+			// 1 byte: no header enters HPACK's dynamic table. Every
+			// request carries a new :path (the device token), apns-id
+			// and often apns-expiration; indexed, each evicted older
+			// entries, and x/net's eviction (two map deletes per entry,
+			// hashing the ~200-byte JWT, on a freshly started goroutine
+			// whose stack then grows) cost ~5 % of pushproxy's CPU per
+			// notification. The price is ~150 bytes more per request
+			// (authorization and topic sent as Huffman literals).
+			MaxEncoderHeaderTableSize: 1,
 		},
 		tlsConf: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: s.opts.RootCAs, NextProtos: []string{http2.NextProtoTLS}, ServerName: host},
 		dialer:  &net.Dialer{Timeout: s.opts.DialTimeout, KeepAlive: 30 * time.Second},
@@ -265,7 +274,7 @@ func (p *pool) connect(ctx context.Context) (*pconn, error) {
 		_ = raw.Close()
 		return nil, fmt.Errorf("APNs host did not negotiate HTTP/2 (ALPN %q)", proto)
 	}
-	cc, err := p.t.NewClientConn(&goAwaySniffer{Conn: tc, tls: tc, on: on})
+	cc, err := p.t.NewClientConn(&goAwaySniffer{Conn: newBatchWriter(tc), tls: tc, on: on})
 	if err != nil {
 		_ = tc.Close()
 		return nil, fmt.Errorf("starting HTTP/2 with APNs: %w", err)
