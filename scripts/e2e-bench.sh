@@ -20,6 +20,10 @@
 # webpush-go v1.4.0 sending from the load client (internal/bench/cmd/webpushgo),
 # a quarter as many notifications per run.
 #
+# The floor (FLOOR=0 skips it): internal/bench/cmd/floorproxy, the least a
+# proxy on the same libraries costs (net/http server, x/net/http2 client, no
+# features), plain and with pushproxy's library settings (-tuned).
+#
 # Environment: BASE=<revision> (default 4582aa0; empty: no baseline binary),
 # BASE_BIN=<pushproxy binary> instead of BASE (before/after of one change),
 # C=<concurrency> (64), MAX_OTHER=<cores> (0.25), KEEP=<dir> to keep the JSON
@@ -41,6 +45,7 @@ go build -o "$tmp/pushproxy" ./cmd/pushproxy
 go build -o "$tmp/fakeapns" ./internal/fakeapns/cmd/fakeapns
 go build -o "$tmp/fakepush" ./internal/fakepush/cmd/fakepush
 go build -o "$tmp/webpushgo" ./internal/bench/cmd/webpushgo
+go build -o "$tmp/floorproxy" ./internal/bench/cmd/floorproxy
 sides=(head direct)
 if [[ -n ${BASE_BIN-} ]]; then # a binary built before a change: measures the change
   cp "$BASE_BIN" "$tmp/pushproxy-base"
@@ -52,6 +57,8 @@ elif [[ -n $base_rev ]]; then
   (cd "$tmp/base-src" && go build -o "$tmp/pushproxy-base" ./cmd/pushproxy)
   sides=(base head direct)
 fi
+
+[[ ${FLOOR-1} != 0 ]] && sides+=(floor tuned)
 
 openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$tmp/AuthKey_ABC123DEFG.p8"
 "$tmp/fakeapns" -key "$tmp/AuthKey_ABC123DEFG.p8" -key-id ABC123DEFG -team-id DEF123GHIJ -ca-out "$tmp/ca.pem" >"$tmp/url" &
@@ -66,9 +73,22 @@ pids+=("$push_pid")
 for _ in $(seq 200); do [[ -s $tmp/push-url ]] && break; sleep 0.05; done
 cat "$tmp/ca.pem" "$tmp/push-ca.pem" >"$tmp/cas.pem"
 
-declare -A port=([head]=18582 [base]=18581) pid=()
+declare -A port=([head]=18582 [base]=18581 [floor]=18583 [tuned]=18584) pid=()
 for s in "${sides[@]}"; do
   [[ $s == direct ]] && continue
+  if [[ $s == floor || $s == tuned ]]; then # the libraries alone (internal/bench/cmd/floorproxy)
+    flags=(); [[ $s == tuned ]] && flags=(-tuned)
+    "$tmp/floorproxy" -listen "127.0.0.1:${port[$s]}" -fake "$url" -ca "$tmp/ca.pem" -key "$tmp/AuthKey_ABC123DEFG.p8" \
+      -key-id ABC123DEFG -team-id DEF123GHIJ "${flags[@]}" >"$tmp/$s.log" 2>&1 &
+    pid[$s]=$!
+    pids+=("${pid[$s]}")
+    for ((t = 0; ; t++)); do
+      grep -q listening "$tmp/$s.log" && break
+      if ((t > 500)) || ! kill -0 "${pid[$s]}" 2>/dev/null; then echo "floorproxy ($s) did not start:" >&2; cat "$tmp/$s.log" >&2; exit 1; fi
+      sleep 0.02
+    done
+    continue
+  fi
   cat >"$tmp/$s.yaml" <<YAML
 listen: 127.0.0.1:${port[$s]}
 log: {level: warn}
@@ -176,6 +196,12 @@ printf 'throughput through the local API / direct x/net client: %.3f (bar >= 0.5
 if [[ -n $base_rev ]]; then
   printf 'pushproxy CPU per notification, this tree / %s: %.3f (bar <= 0.6)\n' "$base_rev" "$(pair head base 7)"
   printf 'throughput, this tree / %s: %.3f\n' "$base_rev" "$(pair head base 4)"
+  if [[ ${FLOOR-1} != 0 ]]; then
+    printf 'CPU per notification of the libraries alone (floorproxy) / %s: %.3f plain, %.3f tuned\n' "$base_rev" "$(pair floor base 7)" "$(pair tuned base 7)"
+  fi
+fi
+if [[ ${FLOOR-1} != 0 ]]; then
+  printf 'CPU per notification, this tree / floorproxy: %.3f plain, %.3f tuned\n' "$(pair head floor 7)" "$(pair head tuned 7)"
 fi
 if ((${#wp_sides[@]})); then
   printf 'Web Push through the local API / webpush-go from the load client, throughput: %.3f (bar >= 1.1)\n' "$(pair wp-head wp-direct 4)"

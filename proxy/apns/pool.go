@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pushproxy/pushproxy/internal/batchconn"
 	"golang.org/x/net/http2"
 )
 
@@ -114,6 +115,9 @@ func newPool(s *Sender, addr, host string, maxConns int) *pool {
 			// notification. The price is ~150 bytes more per request
 			// (authorization and topic sent as Huffman literals).
 			MaxEncoderHeaderTableSize: 1,
+			// APNs answers no body worth compressing: no accept-encoding
+			// header on every request, no gzip reader on every answer.
+			DisableCompression: true,
 		},
 		tlsConf: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: s.opts.RootCAs, NextProtos: []string{http2.NextProtoTLS}, ServerName: host},
 		dialer:  &net.Dialer{Timeout: s.opts.DialTimeout, KeepAlive: 30 * time.Second},
@@ -274,7 +278,7 @@ func (p *pool) connect(ctx context.Context) (*pconn, error) {
 		_ = raw.Close()
 		return nil, fmt.Errorf("APNs host did not negotiate HTTP/2 (ALPN %q)", proto)
 	}
-	cc, err := p.t.NewClientConn(&goAwaySniffer{Conn: newBatchWriter(tc), tls: tc, on: on})
+	cc, err := p.t.NewClientConn(&goAwaySniffer{Conn: batchconn.New(tc), tls: tc, on: on})
 	if err != nil {
 		_ = tc.Close()
 		return nil, fmt.Errorf("starting HTTP/2 with APNs: %w", err)

@@ -1,4 +1,8 @@
-package apns
+// Package batchconn wraps a connection so that the writes of many
+// goroutines share system calls: Write queues, one goroutine per
+// connection writes what gathered. pushproxy's HTTP/2 clients use it under
+// x/net/http2, which flushes after every frame group of every request.
+package batchconn
 
 import (
 	"net"
@@ -6,11 +10,11 @@ import (
 	"time"
 )
 
-// batchWriter lets the frames of many requests share one TLS record and one
+// Conn lets the frames of many requests share one TLS record and one
 // write(2). x/net writes every frame under its connection's write lock and
 // flushes twice per request (after HEADERS, after DATA): two TLS records and
 // two system calls per notification, each costing more on loopback than the
-// rest of the request's encoding. batchWriter's Write copies the bytes into
+// rest of the request's encoding. Conn's Write copies the bytes into
 // a pending buffer and returns; one goroutine per connection writes
 // everything gathered while its previous write was in progress. Under load
 // one write carries the frames of many requests; alone, a request pays one
@@ -21,7 +25,7 @@ import (
 // closed, so requests whose frames were queued but lost fail as a lost
 // connection, which pushproxy answers "may have been delivered" — the same
 // as when a kernel buffer was accepted and the peer then vanished.
-type batchWriter struct {
+type Conn struct {
 	net.Conn // reads, addresses, deadlines pass through
 
 	mu      sync.Mutex
@@ -41,15 +45,16 @@ const maxPending = 1 << 20
 // requests) reach the socket before closing it under them.
 const closeFlush = 250 * time.Millisecond
 
-func newBatchWriter(c net.Conn) *batchWriter {
-	w := &batchWriter{Conn: c, wake: make(chan struct{}, 1), done: make(chan struct{})}
+// New starts c's writer goroutine; it ends with Close or a write error.
+func New(c net.Conn) *Conn {
+	w := &Conn{Conn: c, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	w.room.L = &w.mu
 	go w.run()
 	return w
 }
 
 // Write queues p for the connection's writer goroutine.
-func (w *batchWriter) Write(p []byte) (int, error) {
+func (w *Conn) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	for w.err == nil && len(w.pending) > 0 && len(w.pending)+len(p) > maxPending {
 		w.room.Wait()
@@ -71,7 +76,7 @@ func (w *batchWriter) Write(p []byte) (int, error) {
 // run writes what is pending until Close or a write error. Every Write
 // appends before it signals, so after taking a signal the writer sees at
 // least that Write's bytes.
-func (w *batchWriter) run() {
+func (w *Conn) run() {
 	defer close(w.done)
 	var spare []byte
 	for range w.wake {
@@ -109,7 +114,7 @@ func (w *batchWriter) run() {
 
 // Close lets what is queued reach the socket (for at most closeFlush),
 // then closes the connection; Writes from then on fail.
-func (w *batchWriter) Close() error {
+func (w *Conn) Close() error {
 	w.mu.Lock()
 	if w.err == nil {
 		w.err = net.ErrClosed

@@ -1,4 +1,4 @@
-package apns
+package batchconn
 
 import (
 	"bytes"
@@ -41,7 +41,7 @@ func tcpPair(t *testing.T) (a, b net.Conn) {
 // writer goroutine gathers them into fewer system calls.
 func TestBatchWriterKeepsOrder(t *testing.T) {
 	a, b := tcpPair(t)
-	w := newBatchWriter(a)
+	w := New(a)
 	const writers, each = 8, 2000
 	var mu sync.Mutex
 	var order []uint32
@@ -92,7 +92,7 @@ func TestBatchWriterKeepsOrder(t *testing.T) {
 // fail.
 func TestBatchWriterCloseFlushes(t *testing.T) {
 	a, b := tcpPair(t)
-	w := newBatchWriter(a)
+	w := New(a)
 	want := bytes.Repeat([]byte("frame"), 40000)
 	if _, err := w.Write(want); err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestBatchWriterCloseFlushes(t *testing.T) {
 // returns promptly and releases them.
 func TestBatchWriterStalledPeer(t *testing.T) {
 	a, _ := tcpPair(t) // the peer never reads
-	w := newBatchWriter(a)
+	w := New(a)
 	chunk := make([]byte, 64<<10)
 	blocked := make(chan error, 1)
 	go func() {
@@ -178,7 +178,7 @@ func TestBatchWriterStalledPeer(t *testing.T) {
 // returns the error without queueing.
 func TestBatchWriterWriteErrorSticks(t *testing.T) {
 	a, _ := tcpPair(t)
-	w := newBatchWriter(a)
+	w := New(a)
 	_ = a.Close() // the socket under the writer fails
 	if _, err := w.Write([]byte("lost")); err != nil {
 		t.Fatalf("first Write: %v (it only queues)", err)
