@@ -105,9 +105,31 @@ type errorBody struct {
 	Error *translate.Error `json:"error"`
 }
 
+// resultBufs holds the buffers writeJSON appends a Result's answer to
+// (about 200 bytes; one a request, returned unless it grew past 4 KiB).
+var resultBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// writeJSON answers v as JSON (encoding/json, HTML escaping off). A
+// *translate.Result, the answer of every delivered notification, is
+// written by translate.AppendResultJSON instead: the same bytes, without
+// reflection, in one Write as the encoder does.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	if r, ok := v.(*translate.Result); ok {
+		bp := resultBufs.Get().(*[]byte)
+		b, ok := translate.AppendResultJSON((*bp)[:0], r)
+		if ok {
+			_, _ = w.Write(b)
+		}
+		if cap(b) <= 4<<10 {
+			*bp = b[:0]
+			resultBufs.Put(bp)
+		}
+		if ok {
+			return
+		}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
