@@ -133,8 +133,8 @@ var APNsReasons = []APNsReason{
 }
 
 // APNsRowFor is the row for an answer: the documented row of its reason,
-// else one made from its status (apnsByStatus). FromAPNs phrases the answer
-// from it, and the sender carries out its Policy.
+// else one made from its status (apnsByStatus). ClassifyAPNs phrases the
+// answer from it and returns its Policy, which the sender carries out.
 func APNsRowFor(status int, reason string) APNsReason {
 	if row, ok := LookupAPNsReason(reason); ok {
 		return row
@@ -176,10 +176,20 @@ func ParseAPNsBody(body []byte) (reason string, timestamp int64) {
 	return b.Reason, b.Timestamp
 }
 
-// FromAPNs normalises a non-200 APNs reply. now is the injected clock, used
-// only to phrase the hint of a 410. Unknown reasons get a code from the
-// status (DESIGN.md).
+// FromAPNs normalises a non-200 APNs reply (see ClassifyAPNs).
 func FromAPNs(r APNsReply, now time.Time) *Error {
+	e, _ := ClassifyAPNs(r, now)
+	return e
+}
+
+// ClassifyAPNs is FromAPNs and the retry policy of the answer's row, found
+// once: what the sender does before answering (RetryBackoff, RetryNewConn,
+// RetryNewConnOnce, RetryFreshToken, RetryOtherHost or RetryNone), as
+// opposed to the error's Retryable and Action, which tell the caller what
+// to do with the final answer. now is the injected clock, used only for an
+// HTTP-date Retry-After. Unknown reasons get a code and a policy from the
+// status (DESIGN.md).
+func ClassifyAPNs(r APNsReply, now time.Time) (*Error, RetryPolicy) {
 	reason, ts := ParseAPNsBody(r.Body)
 	row := APNsRowFor(r.Status, reason)
 	e := &Error{
@@ -191,7 +201,7 @@ func FromAPNs(r APNsReply, now time.Time) *Error {
 		e.Hint = row.Hint + "; APNs reported it inactive since " + time.UnixMilli(ts).UTC().Format(time.RFC3339)
 	}
 	e.RetryAfter = RetryAfterSeconds(r.RetryAfter, now)
-	return e
+	return e, row.Policy
 }
 
 // apnsByStatus is the fallback for a reason Apple does not document (or a

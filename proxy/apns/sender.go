@@ -262,7 +262,7 @@ type Delivery struct {
 
 // Send delivers one notification and returns the normalised result or
 // error. For each APNs answer it carries out the retry policy of the
-// answer's row in translate's table (translate.APNsRowFor): back-off, a new
+// answer's row in translate's table (translate.ClassifyAPNs): back-off, a new
 // connection, a fresh provider token, the other host; all inside ctx's
 // deadline and Options.MaxAttempts. The error's Retryable and Action are
 // the row's, for the caller: they say what the caller should do with the
@@ -339,9 +339,8 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 				Credential: c.Spec.Name, Environment: env, Attempts: attempts,
 			}, nil
 		} else {
-			last = translate.FromAPNs(*out.reply, s.opts.Now())
+			last, policy = translate.ClassifyAPNs(*out.reply, s.opts.Now())
 			reason := last.Upstream.Reason
-			policy = translate.APNsRowFor(out.reply.Status, reason).Policy
 			switch policy {
 			case translate.RetryFreshToken:
 				policy = translate.RetryNone
