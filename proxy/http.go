@@ -225,14 +225,20 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer q.done()
+	// A refused envelope (malformed, or more entries than max_batch) is one
+	// request whose notifications were not sent: it is counted once, with
+	// its code and platform "unknown", as handleSend counts a notification
+	// it could not decode. Its entries are not counted one by one: they
+	// were never decoded, and a malformed envelope may not say how many
+	// there are.
 	entries, e := translate.DecodeBatch(q.body)
-	if e != nil {
-		writeError(w, e)
-		return
+	if e == nil && len(entries) > q.st.cfg.MaxBatch {
+		e = translate.Invalid("notifications", "has %d entries; the limit (max_batch) is %d", len(entries), q.st.cfg.MaxBatch).
+			WithHint("split the batch into requests of at most max_batch entries")
 	}
-	if len(entries) > q.st.cfg.MaxBatch {
-		writeError(w, translate.Invalid("notifications", "has %d entries; the limit (max_batch) is %d", len(entries), q.st.cfg.MaxBatch).
-			WithHint("split the batch into requests of at most max_batch entries"))
+	if e != nil {
+		s.account("unknown", nil, "", e)
+		writeError(w, e)
 		return
 	}
 	results := make([]any, len(entries))
