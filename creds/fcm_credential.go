@@ -40,7 +40,9 @@ func (c *FCMCredential) ProjectID() string {
 //   - anything else: a new token source. replaced is then old's source,
 //     which the caller closes once the snapshot without it is published
 //     (requests still holding the old snapshot keep its cached token until
-//     it expires).
+//     it expires). The Store does not take replaced: it closes every
+//     source the snapshot it publishes no longer holds; only proxy/fcm's
+//     tests do.
 //
 // opts configure a new token source (upstream.fcm_token_url, the roots of
 // upstream.ca_file, metrics, logger).

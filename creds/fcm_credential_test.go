@@ -29,34 +29,34 @@ func TestLoadFCMCredential(t *testing.T) {
 	}
 
 	// No file yet: missing.
-	c0, replaced, err := creds.LoadFCMCredential(spec, nil, opts, now)
-	if err == nil || c0.Usable() || c0.State != creds.StateMissing || replaced != nil || !strings.Contains(c0.LastError, "sa.json") {
+	c0, _, err := creds.LoadFCMCredential(spec, nil, opts, now)
+	if err == nil || c0.Usable() || c0.State != creds.StateMissing || c0.Tokens != nil || !strings.Contains(c0.LastError, "sa.json") {
 		t.Fatalf("%+v %v", c0, err)
 	}
 	// A good file.
 	if err := os.WriteFile(path, saJSON(t, ""), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c1, replaced, err := creds.LoadFCMCredential(spec, c0, opts, now)
-	if err != nil || !c1.Usable() || c1.State != creds.StateOK || replaced != nil || c1.ProjectID() != saProject || !c1.LoadedAt.Equal(now) {
+	c1, _, err := creds.LoadFCMCredential(spec, c0, opts, now)
+	if err != nil || !c1.Usable() || c1.State != creds.StateOK || c1.ProjectID() != saProject || !c1.LoadedAt.Equal(now) {
 		t.Fatalf("%+v %v", c1, err)
 	}
 	defer closeAll(c1)
 	// The same file again: the same token source (and cached token).
-	c2, replaced, err := creds.LoadFCMCredential(spec, c1, opts, now.Add(time.Minute))
-	if err != nil || c2.Tokens != c1.Tokens || replaced != nil || !c2.LoadedAt.Equal(now) {
+	c2, _, err := creds.LoadFCMCredential(spec, c1, opts, now.Add(time.Minute))
+	if err != nil || c2.Tokens != c1.Tokens || !c2.LoadedAt.Equal(now) {
 		t.Fatalf("same file: new source %v, %v", c2.Tokens != c1.Tokens, err)
 	}
 	// A corrupt file: the last good account is kept, degraded.
 	if err := os.WriteFile(path, []byte(`{"type":"service_acc`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c3, replaced, err := creds.LoadFCMCredential(spec, c2, opts, now.Add(2*time.Minute))
-	if err == nil || c3.State != creds.StateDegraded || c3.Tokens != c1.Tokens || !c3.Usable() || replaced != nil || c3.LastError == "" {
+	c3, _, err := creds.LoadFCMCredential(spec, c2, opts, now.Add(2*time.Minute))
+	if err == nil || c3.State != creds.StateDegraded || c3.Tokens != c1.Tokens || !c3.Usable() || c3.LastError == "" {
 		t.Fatalf("corrupt: %+v %v", c3, err)
 	}
-	// A new key of the same account: a new source; the old one is handed
-	// back to be closed.
+	// A new key of the same account: a new source (the Store closes the old
+	// one once a snapshot without it is published: TestStoreFCM).
 	k2, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -65,8 +65,8 @@ func TestLoadFCMCredential(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c4, replaced, err := creds.LoadFCMCredential(spec, c3, opts, now.Add(3*time.Minute))
-	if err != nil || c4.Tokens == c1.Tokens || replaced != c1.Tokens || c4.Fingerprint == c1.Fingerprint || c4.Account.PrivateKeyID != "ffffffffffffffffffffffffffffffffffffffff" ||
+	c4, _, err := creds.LoadFCMCredential(spec, c3, opts, now.Add(3*time.Minute))
+	if err != nil || c4.Tokens == nil || c4.Tokens == c1.Tokens || c4.Fingerprint == c1.Fingerprint || c4.Account.PrivateKeyID != "ffffffffffffffffffffffffffffffffffffffff" ||
 		!c4.LoadedAt.Equal(now.Add(3*time.Minute)) {
 		t.Fatalf("new key: %+v %v", c4, err)
 	}
@@ -75,8 +75,8 @@ func TestLoadFCMCredential(t *testing.T) {
 	pool := x509.NewCertPool()
 	opts2 := opts
 	opts2.RootCAs = pool
-	c5, replaced, err := creds.LoadFCMCredential(spec, c4, opts2, now)
-	if err != nil || c5.Tokens == c4.Tokens || replaced != c4.Tokens {
+	c5, _, err := creds.LoadFCMCredential(spec, c4, opts2, now)
+	if err != nil || c5.Tokens == nil || c5.Tokens == c4.Tokens {
 		t.Fatalf("new roots: %v", err)
 	}
 	defer closeAll(c5)

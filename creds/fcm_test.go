@@ -196,11 +196,24 @@ func fcmFake(t *testing.T, opts fakefcm.Options) *fakefcm.Server {
 func newSource(t *testing.T, f *fakefcm.Server, opts creds.FCMTokenOptions) *creds.FCMTokenSource {
 	t.Helper()
 	opts.RootCAs = f.CertPool()
-	src, err := creds.NewFCMTokenSourceFromFile(creds.FCMSpec{Name: "default", ServiceAccountFile: "sa.json"}, saJSON(t, f.TokenURL()), opts)
+	src := parsedSource(t, saJSON(t, f.TokenURL()), opts)
+	t.Cleanup(src.Close)
+	return src
+}
+
+// parsedSource makes a token source the way the Store does: the file
+// parsed (ParseServiceAccount, as LoadServiceAccount does), then
+// NewFCMTokenSource.
+func parsedSource(t *testing.T, data []byte, opts creds.FCMTokenOptions) *creds.FCMTokenSource {
+	t.Helper()
+	sa, err := creds.ParseServiceAccount(data, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(src.Close)
+	src, err := creds.NewFCMTokenSource(sa, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return src
 }
 
@@ -214,8 +227,8 @@ func TestFCMTokenSourceReusesOneToken(t *testing.T) {
 		}
 	}})
 	ctx := context.Background()
-	if in := src.Info(); !in.TokenExpiry.IsZero() || in.Fetches != 0 {
-		t.Fatalf("fetched before use: %+v", in)
+	if in := src.Info(); !in.TokenExpiry.IsZero() || in.Fetches != 0 || len(f.TokenFetches()) != 0 {
+		t.Fatalf("fetched before use: %+v, %d token requests", in, len(f.TokenFetches()))
 	}
 	var wg sync.WaitGroup
 	toks := make([]string, 50)
@@ -240,10 +253,10 @@ func TestFCMTokenSourceReusesOneToken(t *testing.T) {
 			t.Fatalf("concurrent first calls got different tokens")
 		}
 	}
-	if n := len(f.TokenFetches()); n != 1 || src.Fetches() != 1 || fetched.N() != 1 {
-		t.Fatalf("token fetches: fake %d, source %d, OnFetch %d; want 1", n, src.Fetches(), fetched.N())
-	}
 	in := src.Info()
+	if n := len(f.TokenFetches()); n != 1 || in.Fetches != 1 || fetched.N() != 1 {
+		t.Fatalf("token fetches: fake %d, source %d, OnFetch %d; want 1", n, in.Fetches, fetched.N())
+	}
 	if in.ClientEmail != saEmail || in.PrivateKeyID != saKeyID || in.ProjectID != saProject || in.TokenURL != f.TokenURL() ||
 		time.Until(in.TokenExpiry) < 59*time.Minute || in.LastError != "" {
 		t.Fatalf("info %+v", in)
@@ -300,7 +313,7 @@ func TestFCMTokenSourceRenewsOffTheHotPath(t *testing.T) {
 		if d := time.Since(start); d > 100*time.Millisecond {
 			t.Fatalf("Token waited %v during a renewal", d)
 		}
-		if tok.AccessToken != first.AccessToken && src.Fetches() < 2 {
+		if tok.AccessToken != first.AccessToken && len(f.TokenFetches()) < 2 {
 			t.Fatal("token changed without a fetch")
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -408,10 +421,7 @@ func TestFCMTokenSourceErrors(t *testing.T) {
 		t.Fatalf("%v after %v", err, time.Since(start))
 	}
 	// An unreachable token endpoint: Status 0.
-	dead, err := creds.NewFCMTokenSourceFromFile(creds.FCMSpec{}, saJSON(t, "https://127.0.0.1:1/token"), creds.FCMTokenOptions{FetchTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dead := parsedSource(t, saJSON(t, "https://127.0.0.1:1/token"), creds.FCMTokenOptions{FetchTimeout: 2 * time.Second})
 	defer dead.Close()
 	if _, err := dead.Token(ctx); !errors.As(err, &te) || te.Status != 0 {
 		t.Fatalf("%#v", err)

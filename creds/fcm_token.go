@@ -137,7 +137,7 @@ type fetchCall struct {
 }
 
 // NewFCMTokenSource makes the token source of a parsed service account. It
-// fetches nothing until the first Token (or Warm) call.
+// fetches nothing until the first Token, Refresh or Prefetch call.
 func NewFCMTokenSource(sa *ServiceAccount, opts FCMTokenOptions) (*FCMTokenSource, error) {
 	if sa == nil || sa.Key == nil {
 		return nil, errors.New("FCM token source: no service account")
@@ -185,8 +185,9 @@ func NewFCMTokenSource(sa *ServiceAccount, opts FCMTokenOptions) (*FCMTokenSourc
 }
 
 // NewFCMTokenSourceFromFile parses a service-account file's bytes for a
-// spec and makes its token source: what a credential store calls on load
-// and on every change of the file.
+// spec and makes its token source. Only tests call it (proxy/fcm's and
+// proxy's): the Store reads and parses with LoadServiceAccount and calls
+// NewFCMTokenSource.
 func NewFCMTokenSourceFromFile(spec FCMSpec, data []byte, opts FCMTokenOptions) (*FCMTokenSource, error) {
 	sa, err := ParseServiceAccount(data, spec.ProjectID)
 	if err != nil {
@@ -201,7 +202,8 @@ func (s *FCMTokenSource) Account() *ServiceAccount { return s.sa }
 // TokenURL is the token endpoint the source asks.
 func (s *FCMTokenSource) TokenURL() string { return s.cfg.TokenURL }
 
-// Fetches is the number of token requests made (successful or not).
+// Fetches is the number of token requests made (successful or not), as
+// Info shows it. Only tests call it (proxy/fcm's).
 func (s *FCMTokenSource) Fetches() int64 { return s.fetches.Load() }
 
 // Info is what readiness may show.
@@ -236,13 +238,6 @@ func (s *FCMTokenSource) Token(ctx context.Context) (FCMToken, error) {
 		return *t, nil
 	}
 	return s.wait(ctx, "")
-}
-
-// Warm fetches the first token now (at start, so that the first
-// notification does not wait), and reports the fetch's error.
-func (s *FCMTokenSource) Warm(ctx context.Context) error {
-	_, err := s.Token(ctx)
-	return err
 }
 
 // Prefetch starts fetching a token in the background when none is cached
