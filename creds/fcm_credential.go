@@ -48,26 +48,46 @@ func (c *FCMCredential) ProjectID() string {
 // upstream.ca_file, metrics, logger).
 func LoadFCMCredential(spec FCMSpec, old *FCMCredential, opts FCMTokenOptions, now time.Time) (c *FCMCredential, replaced *FCMTokenSource, err error) {
 	sa, err := LoadServiceAccount(spec)
-	if err == nil {
-		var src *FCMTokenSource
-		if old.Usable() && sameFCMSource(old.Tokens, sa, opts) {
-			src = old.Tokens
-		} else if src, err = NewFCMTokenSource(sa, opts); err == nil && old.Usable() {
-			replaced = old.Tokens
-		}
-		if err == nil {
-			loadedAt := now
-			if old.Usable() && old.Fingerprint == sa.Fingerprint && src == old.Tokens {
-				loadedAt = old.LoadedAt
-			}
-			return &FCMCredential{Spec: spec, Account: sa, Tokens: src, Fingerprint: sa.Fingerprint, LoadedAt: loadedAt, State: StateOK}, replaced, nil
+	if err != nil {
+		return failedFCMCredential(spec, old, err, now), nil, err
+	}
+	c, err = NewFCMCredential(spec, sa, old, opts, now)
+	if err == nil && old.Usable() && c.Tokens != old.Tokens {
+		replaced = old.Tokens
+	}
+	return c, replaced, err
+}
+
+// NewFCMCredential is LoadFCMCredential for a service account already read
+// and parsed for spec (by LoadServiceAccount, or ParseServiceAccount of the
+// file's bytes with spec.ProjectID): the same credential and the same
+// error, without reading the file again. pushproxy check calls it on the
+// account it diagnoses, so that its verdict is the server's.
+func NewFCMCredential(spec FCMSpec, sa *ServiceAccount, old *FCMCredential, opts FCMTokenOptions, now time.Time) (*FCMCredential, error) {
+	var src *FCMTokenSource
+	if sa != nil && old.Usable() && sameFCMSource(old.Tokens, sa, opts) {
+		src = old.Tokens
+	} else {
+		var err error
+		if src, err = NewFCMTokenSource(sa, opts); err != nil {
+			return failedFCMCredential(spec, old, err, now), err
 		}
 	}
-	c = &FCMCredential{Spec: spec, State: StateMissing, LastError: err.Error(), LastErrorAt: now}
+	loadedAt := now
+	if old.Usable() && old.Fingerprint == sa.Fingerprint && src == old.Tokens {
+		loadedAt = old.LoadedAt
+	}
+	return &FCMCredential{Spec: spec, Account: sa, Tokens: src, Fingerprint: sa.Fingerprint, LoadedAt: loadedAt, State: StateOK}, nil
+}
+
+// failedFCMCredential is the credential published after a failed load:
+// old's account and token source, degraded, or none (missing), with err.
+func failedFCMCredential(spec FCMSpec, old *FCMCredential, err error, now time.Time) *FCMCredential {
+	c := &FCMCredential{Spec: spec, State: StateMissing, LastError: err.Error(), LastErrorAt: now}
 	if old.Usable() {
 		c.Account, c.Tokens, c.Fingerprint, c.LoadedAt, c.State = old.Account, old.Tokens, old.Fingerprint, old.LoadedAt, StateDegraded
 	}
-	return c, nil, err
+	return c
 }
 
 // sameFCMSource reports whether src already serves sa with opts: the same

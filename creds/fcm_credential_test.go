@@ -88,3 +88,46 @@ func TestLoadFCMCredential(t *testing.T) {
 		t.Fatalf("project mismatch: %+v %v", c6, err)
 	}
 }
+
+// TestNewFCMCredential: on a service account already parsed (what
+// pushproxy check passes, having read the file itself), the credential and
+// the error LoadFCMCredential would give, without reading the file.
+func TestNewFCMCredential(t *testing.T) {
+	t.Parallel()
+	spec := creds.FCMSpec{Name: "default", ServiceAccountFile: filepath.Join(t.TempDir(), "never-read.json")}
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	opts := creds.FCMTokenOptions{TokenURL: "https://127.0.0.1:9/token"}
+	sa, err := creds.ParseServiceAccount(saJSON(t, ""), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := creds.NewFCMCredential(spec, sa, nil, opts, now)
+	if err != nil || !c1.Usable() || c1.State != creds.StateOK || c1.Account != sa || c1.Fingerprint != sa.Fingerprint ||
+		c1.Tokens.TokenURL() != opts.TokenURL || !c1.LoadedAt.Equal(now) {
+		t.Fatalf("%+v %v", c1, err)
+	}
+	defer c1.Tokens.Close()
+	// The same account parsed again: the same token source and loaded-at.
+	again, err := creds.ParseServiceAccount(saJSON(t, ""), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := creds.NewFCMCredential(spec, again, c1, opts, now.Add(time.Minute))
+	if err != nil || c2.Tokens != c1.Tokens || !c2.LoadedAt.Equal(now) {
+		t.Fatalf("same account: new source %v, %v", c2.Tokens != c1.Tokens, err)
+	}
+	// No token source can be made (upstream.fcm_token_url not https): the
+	// error, and the last good account kept, or none.
+	bad := creds.FCMTokenOptions{TokenURL: "http://127.0.0.1:9/token"}
+	c3, err := creds.NewFCMCredential(spec, sa, c2, bad, now)
+	if err == nil || !strings.Contains(err.Error(), "not https") || c3.State != creds.StateDegraded || c3.Tokens != c1.Tokens || c3.LastError != err.Error() {
+		t.Fatalf("bad token URL over a good credential: %+v %v", c3, err)
+	}
+	c4, err := creds.NewFCMCredential(spec, sa, nil, bad, now)
+	if err == nil || c4.Usable() || c4.State != creds.StateMissing {
+		t.Fatalf("bad token URL: %+v %v", c4, err)
+	}
+	if c5, err := creds.NewFCMCredential(spec, nil, nil, opts, now); err == nil || c5.Usable() || c5.State != creds.StateMissing {
+		t.Fatalf("no account: %+v %v", c5, err)
+	}
+}

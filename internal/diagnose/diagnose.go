@@ -96,8 +96,9 @@ type Credential struct {
 	// file it matches, else the path as configured (as /readyz shows it).
 	File string `json:"file,omitempty"`
 	// Usable is the server's own verdict: its loader
-	// (creds.LoadAPNsKeyFile, creds.LoadVAPIDKey, creds.LoadFCMCredential)
-	// accepts this credential.
+	// (creds.LoadAPNsKeyFile, creds.LoadVAPIDKey; for FCM creds.NewFCMCredential
+	// on the account parsed as creds.LoadFCMCredential does) accepts this
+	// credential.
 	// A usable credential may still carry errors that only the upstream
 	// would find (a key ID that does not match the file name, …).
 	Usable      bool      `json:"usable"`

@@ -29,9 +29,11 @@ const fcmNewKey = "Firebase console > Project settings > Service accounts > Gene
 // AAAA… server key, an authorized_user file, a missing or non-RSA
 // private_key, a project_id that differs from the file's, a token_uri that
 // is not https). Whether the server can use the credential is the server's
-// own loader's verdict (creds.LoadFCMCredential, with upstream.fcm_token_url),
-// so check and the server cannot disagree. Nothing is fetched: an access
-// token needs Google, and check is offline.
+// own loader's verdict (creds.NewFCMCredential, what creds.LoadFCMCredential
+// makes of the account it parsed, with upstream.fcm_token_url), given the
+// account parsed here, so check and the server cannot disagree: the file is
+// read and parsed once. Nothing is fetched: an access token needs Google,
+// and check is offline.
 func checkFCM(cfg *proxy.Config, env Env) []Credential {
 	var out []Credential
 	for i, f := range cfg.FCM {
@@ -49,14 +51,6 @@ func checkFCMCredential(cfg *proxy.Config, index int, f proxy.FCMConfig, env Env
 	now := env.Now()
 	spec := creds.FCMSpec{Name: c.Name, ServiceAccountFile: f.ServiceAccountFile, ProjectID: f.ProjectID}
 
-	// The server's verdict, from the server's loader. A token source is
-	// made (nothing is fetched until asked) and closed at once.
-	cred, _, lerr := creds.LoadFCMCredential(spec, nil, creds.FCMTokenOptions{TokenURL: cfg.Upstream.FCMTokenURL}, now)
-	if cred != nil && cred.Tokens != nil {
-		cred.Tokens.Close()
-	}
-	c.Usable = lerr == nil && cred.Usable()
-
 	if f.ServiceAccountFile == "" {
 		c.add(LevelError, "service_account_file", "service_account_file is not set",
 			"set "+where+".service_account_file to the service-account key JSON ("+fcmNewKey+")")
@@ -71,15 +65,22 @@ func checkFCMCredential(cfg *proxy.Config, index int, f proxy.FCMConfig, env Env
 		return c
 	}
 
-	sa, err := creds.ParseServiceAccount(data, f.ProjectID)
+	// The bytes read above, parsed as the server's loader parses them
+	// (creds.LoadServiceAccount); a file it refuses is not usable.
+	sa, err := creds.ParseServiceAccount(data, spec.ProjectID)
 	if err != nil {
 		check, fix := fcmTrap(data, f.ProjectID, where)
 		c.add(LevelError, check, err.Error(), fix)
-		if c.Usable { // cannot happen: both parse with creds.ParseServiceAccount
-			c.add(LevelWarn, "load", "the server loads this file although the diagnosis refuses it", "report this as a bug of pushproxy check")
-		}
 		return c
 	}
+	// The server's verdict on that account, from the server's loader. A
+	// token source is made (nothing is fetched until asked) and closed at
+	// once.
+	cred, lerr := creds.NewFCMCredential(spec, sa, nil, creds.FCMTokenOptions{TokenURL: cfg.Upstream.FCMTokenURL}, now)
+	if cred.Tokens != nil {
+		cred.Tokens.Close()
+	}
+	c.Usable = lerr == nil && cred.Usable()
 	c.Fingerprint = sa.Fingerprint
 	c.add(LevelOK, "service_account", fmt.Sprintf("%s, key %s (RSA %d bits)", sa.ClientEmail, sa.PrivateKeyID, sa.Key.N.BitLen()), "")
 	if f.ProjectID != "" {
