@@ -401,6 +401,15 @@ func (s *FCMTokenSource) scheduleLocked(d time.Duration) {
 // Close stops the renewal timer and any fetch in flight, and waits for it;
 // Token and Refresh fail afterwards unless a valid token is cached.
 func (s *FCMTokenSource) Close() {
+	s.stop()
+	s.wg.Wait()
+}
+
+// stop is Close without the wait: from its return no fetch starts, and the
+// one in flight, if any, is cancelled (x/oauth2's jwt source does not pass
+// the context on to its HTTP request, so that request runs on until the
+// endpoint answers or the connection fails; Close waits for it).
+func (s *FCMTokenSource) stop() {
 	s.mu.Lock()
 	s.closed = true
 	if s.timer != nil {
@@ -408,7 +417,6 @@ func (s *FCMTokenSource) Close() {
 	}
 	s.mu.Unlock()
 	s.cancel()
-	s.wg.Wait()
 }
 
 // tokenError turns x/oauth2's errors into an FCMTokenError.

@@ -13,14 +13,14 @@ import (
 
 // Loading one credential file: a key is validated before it can replace the one in use.
 
-// loadVAPID reads one VAPID key; on failure it keeps the old key, if any.
-// The signer (and its JWT cache) is kept while the key and the subject
-// stay the same.
-func (s *Store) loadVAPID(spec VAPIDSpec, old *VAPIDCredential, now time.Time) (*VAPIDCredential, error) {
+// loadVAPID reads one VAPID key, to sign for subject; on failure it keeps
+// the old key, if any. The signer (and its JWT cache) is kept while the
+// key and the subject stay the same. s.reloadMu is held.
+func (s *Store) loadVAPID(spec VAPIDSpec, subject string, old *VAPIDCredential, now time.Time) (*VAPIDCredential, error) {
 	key, err := LoadVAPIDKey(spec.File)
-	if err == nil && s.spec.VAPIDSubject != "" {
-		if serr := ValidateSubject(s.spec.VAPIDSubject); serr != nil {
-			err = SubjectError(s.spec.VAPIDSubject, serr)
+	if err == nil && subject != "" {
+		if serr := ValidateSubject(subject); serr != nil {
+			err = SubjectError(subject, serr)
 		}
 	}
 	if err != nil {
@@ -30,14 +30,14 @@ func (s *Store) loadVAPID(spec VAPIDSpec, old *VAPIDCredential, now time.Time) (
 		}
 		return c, err
 	}
-	sk := key.Fingerprint + "|" + s.spec.VAPIDSubject
+	sk := key.Fingerprint + "|" + subject
 	signer := s.signers[sk]
 	if signer == nil {
 		var onSign func()
 		if s.opts.OnSign != nil {
 			onSign = func() { s.opts.OnSign("vapid") }
 		}
-		signer = NewVAPIDSigner(key, s.spec.VAPIDSubject, s.opts.Now, onSign)
+		signer = NewVAPIDSigner(key, subject, s.opts.Now, onSign)
 		s.signers[sk] = signer
 	}
 	loadedAt := now
@@ -88,7 +88,7 @@ func equalSpec(a, b APNsSpec) bool {
 }
 
 // loadAPNs reads one credential. On failure it returns the old key (if
-// any) with the error recorded, and the error.
+// any) with the error recorded, and the error. s.reloadMu is held.
 func (s *Store) loadAPNs(spec APNsSpec, old *APNsCredential, now time.Time) (*APNsCredential, error) {
 	key, resolved, file, err := LoadAPNsKeyFile(spec)
 	if err != nil {

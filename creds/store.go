@@ -54,16 +54,28 @@ type Options struct {
 }
 
 // Store holds the current Snapshot and reloads it from the files.
+//
+// Two locks: reloadMu serialises reloads, one at a time reading the files,
+// building the next snapshot (new FCM token sources included) and
+// publishing it, so that concurrent reloads never mix and the last one
+// wins; mu guards the spec, the roots and closed, and orders a publication
+// with Close, and is only ever held for a few instructions. No lock is held
+// while a retired FCM token source is closed: its fetch in flight may take
+// as long as the token endpoint does (see FCMTokenSource.stop), and neither
+// the next reload nor Paths, SetSpec or SetRootCAs wait for it.
 type Store struct {
-	spec Spec
 	opts Options
 
-	mu      sync.Mutex // serialises reloads and spec changes
-	sources map[string]*TokenSource
-	signers map[string]*VAPIDSigner // by key fingerprint and subject: JWT caches survive reloads
-	roots   *x509.CertPool          // for FCM token endpoints; under mu
-	closed  bool                    // Close was called; under mu
-	cur     atomic.Pointer[Snapshot]
+	reloadMu sync.Mutex
+	sources  map[string]*TokenSource // under reloadMu
+	signers  map[string]*VAPIDSigner // by key fingerprint and subject: JWT caches survive reloads; under reloadMu
+
+	mu       sync.Mutex
+	spec     Spec           // under mu
+	roots    *x509.CertPool // for FCM token endpoints; under mu
+	closed   bool           // Close was called; under mu
+	retiring sync.WaitGroup // closes of retired FCM token sources; added to under mu while !closed
+	cur      atomic.Pointer[Snapshot]
 }
 
 // NewStore loads every file once. A file that is missing or invalid is not
@@ -90,19 +102,22 @@ func (s *Store) SetRootCAs(roots *x509.CertPool) {
 }
 
 // Close stops the FCM token sources of the snapshot in force (their renewal
-// timers and fetches); Reload does nothing afterwards. Requests still
-// holding the snapshot keep the cached access tokens until they expire.
+// timers and fetches) and waits for them and for the retired ones still
+// closing; Reload does nothing afterwards. Requests still holding the
+// snapshot keep the cached access tokens until they expire.
 func (s *Store) Close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
-	if cur := s.cur.Load(); cur != nil {
+	cur := s.cur.Load() // a reload publishes under mu, or not at all once closed
+	s.mu.Unlock()
+	if cur != nil {
 		for _, c := range cur.FCM {
 			if c.Tokens != nil {
 				c.Tokens.Close()
 			}
 		}
 	}
+	s.retiring.Wait()
 }
 
 // Snapshot returns the current snapshot; callers keep it for the whole
@@ -139,8 +154,6 @@ func (s *Store) Paths() []string {
 	return out
 }
 
-// Reload re-reads every file. A credential whose file fails keeps its last
-// good key. It reports whether anything changed.
 // logFailure logs a credential file that failed to load, once per distinct
 // error (repeated: the last reload said the same): "keeping the last good
 // key" when there is one (kept), else notYet, which says what to fix.
@@ -154,17 +167,25 @@ func (s *Store) logFailure(what string, repeated, kept bool, notYet string, attr
 	}
 }
 
+// Reload re-reads every file. A credential whose file fails keeps its last
+// good key. It reports whether anything changed. The new snapshot is
+// published with one swap; concurrent reloads run one after the other. The
+// FCM token sources it retires refuse new fetches when it returns, but it
+// does not wait for their fetches in flight (Close does).
 func (s *Store) Reload() bool {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	files, roots, closed := s.spec, s.roots, s.closed
+	s.mu.Unlock()
+	if closed {
 		return false
 	}
-	prev := s.cur.Load()
+	prev := s.cur.Load() // only a reload stores it, and reloads are serialised
 	now := s.opts.Now()
 	next := &Snapshot{Generated: now}
 	changed, failed := prev == nil, false
-	for _, spec := range s.spec.APNs {
+	for _, spec := range files.APNs {
 		var old *APNsCredential
 		if prev != nil {
 			old = prev.APNsByName(spec.Name)
@@ -182,12 +203,12 @@ func (s *Store) Reload() bool {
 		}
 		next.APNs = append(next.APNs, c)
 	}
-	for _, spec := range s.spec.VAPID {
+	for _, spec := range files.VAPID {
 		var old *VAPIDCredential
 		if prev != nil {
 			old = prev.VAPIDByName(spec.Name)
 		}
-		c, err := s.loadVAPID(spec, old, now)
+		c, err := s.loadVAPID(spec, files.VAPIDSubject, old, now)
 		if err != nil {
 			failed = true
 			s.logFailure("VAPID key", old != nil && old.LastError == c.LastError, c.Usable(),
@@ -200,12 +221,12 @@ func (s *Store) Reload() bool {
 		next.VAPID = append(next.VAPID, c)
 	}
 	var fresh []*FCMTokenSource // new token sources, warmed once published
-	for _, spec := range s.spec.FCM {
+	for _, spec := range files.FCM {
 		var old *FCMCredential
 		if prev != nil {
 			old = prev.FCMByName(spec.Name)
 		}
-		c, _, err := LoadFCMCredential(spec, old, s.fcmTokenOptions(), now)
+		c, _, err := LoadFCMCredential(spec, old, s.fcmTokenOptions(files.FCMTokenURL, roots), now)
 		if err != nil {
 			failed = true
 			s.logFailure("FCM service account", old != nil && old.LastError == c.LastError, c.Usable(),
@@ -222,8 +243,8 @@ func (s *Store) Reload() bool {
 		}
 		next.FCM = append(next.FCM, c)
 	}
-	if s.spec.AuthTokenFile != "" {
-		tok, err := readAuthToken(s.spec.AuthTokenFile)
+	if files.AuthTokenFile != "" {
+		tok, err := readAuthToken(files.AuthTokenFile)
 		switch {
 		case err == nil:
 			next.AuthToken = tok
@@ -236,7 +257,7 @@ func (s *Store) Reload() bool {
 			// Fail closed: with no readable token, every caller is refused.
 			next.AuthToken, next.AuthError, failed = nil, err.Error(), true
 			s.opts.Logger.Error("auth token file failed to load; the local API refuses every caller until it is fixed",
-				"file", s.spec.AuthTokenFile, "error", err.Error())
+				"file", files.AuthTokenFile, "error", err.Error())
 		}
 	}
 	if prev != nil && !sameNames(prev, next) {
@@ -246,11 +267,24 @@ func (s *Store) Reload() bool {
 		s.evict(prev)
 		return false
 	}
-	s.cur.Store(next)
-	s.evict(next)
-	if prev != nil {
-		closeUnused(prev, next)
+	// Publish, unless Close came first: then the new token sources were
+	// never published, nor asked for a token, and close at once.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		for _, src := range fresh {
+			src.Close()
+		}
+		return false
 	}
+	s.cur.Store(next)
+	retired := unusedFCMSources(prev, next)
+	if len(retired) > 0 {
+		s.retiring.Add(1)
+	}
+	s.mu.Unlock()
+	s.evict(next)
+	s.retire(retired)
 	if !s.opts.NoFCMWarm {
 		for _, src := range fresh {
 			src.Prefetch()
@@ -299,32 +333,58 @@ func (s *Store) evict(in *Snapshot) {
 }
 
 // fcmTokenOptions configure the token source of a newly loaded service
-// account. s.mu is held.
-func (s *Store) fcmTokenOptions() FCMTokenOptions {
-	o := FCMTokenOptions{TokenURL: s.spec.FCMTokenURL, RootCAs: s.roots, Logger: s.opts.Logger}
+// account: tokenURL and roots are the reload's (Spec.FCMTokenURL, and
+// SetRootCAs's).
+func (s *Store) fcmTokenOptions(tokenURL string, roots *x509.CertPool) FCMTokenOptions {
+	o := FCMTokenOptions{TokenURL: tokenURL, RootCAs: roots, Logger: s.opts.Logger}
 	if s.opts.OnSign != nil {
 		o.OnFetch = func(error) { s.opts.OnSign("fcm") }
 	}
 	return o
 }
 
-// closeUnused closes the FCM token sources of prev that next does not use:
-// a service account swapped for another key, or whose credential left the
-// configuration. Requests still holding prev keep its cached tokens until
-// they expire; nothing renews them any more.
-func closeUnused(prev, next *Snapshot) {
+// unusedFCMSources lists the FCM token sources of prev (nil at first) that
+// next does not use: a service account swapped for another key, or whose
+// credential left the configuration.
+func unusedFCMSources(prev, next *Snapshot) []*FCMTokenSource {
+	if prev == nil {
+		return nil
+	}
 	used := make(map[*FCMTokenSource]bool, len(next.FCM))
 	for _, c := range next.FCM {
 		if c.Tokens != nil {
 			used[c.Tokens] = true
 		}
 	}
+	var out []*FCMTokenSource
 	for _, c := range prev.FCM {
 		if c.Tokens != nil && !used[c.Tokens] {
-			c.Tokens.Close()
-			used[c.Tokens] = true // closed once even if listed twice
+			out = append(out, c.Tokens)
+			used[c.Tokens] = true // listed once even if held twice
 		}
 	}
+	return out
+}
+
+// retire closes the token sources a published snapshot no longer uses,
+// without holding up the reload: they stop at once (no fetch starts from
+// now on, no renewal timer fires), and their fetches in flight are waited
+// for in the background, by Close in the end. Requests still holding the
+// previous snapshot keep its cached tokens until they expire; nothing
+// renews them any more. s.retiring was added to for them, under s.mu.
+func (s *Store) retire(retired []*FCMTokenSource) {
+	if len(retired) == 0 {
+		return
+	}
+	for _, src := range retired {
+		src.stop()
+	}
+	go func() {
+		defer s.retiring.Done()
+		for _, src := range retired {
+			src.Close()
+		}
+	}()
 }
 
 func sameNames(a, b *Snapshot) bool {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -121,6 +123,220 @@ func TestStoreFCM(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "PRIVATE KEY") || strings.Contains(logs.String(), "ya29.") {
 		t.Fatalf("a secret in the logs: %s", logs.String())
+	}
+}
+
+// TestStoreReloadNotHeldUpByTokenSource: a reload that retires a token
+// source whose token request hangs (x/oauth2's jwt source does not pass the
+// fetch's context to its HTTP request, so closing the source waits for the
+// endpoint's answer) is not held up by it, nor are the store's readers or
+// the next reload; the retired source refuses new fetches as soon as the
+// reload returns, and Store.Close waits for its request to end, leaving no
+// goroutine behind.
+func TestStoreReloadNotHeldUpByTokenSource(t *testing.T) {
+	f := fcmFake(t, fakefcm.Options{})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sa.json")
+	if err := os.WriteFile(path, saJSON(t, ""), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The first token request, the warm-up of the first key's source,
+	// stalls for a minute (or until the fake closes).
+	f.ScriptToken(fakefcm.TokenResponse{Delay: time.Minute})
+	var ended atomic.Int64 // token requests that ended (OnSign "fcm" follows each)
+	st := creds.NewStore(creds.Spec{FCM: []creds.FCMSpec{{Name: "default", ServiceAccountFile: path}}, FCMTokenURL: f.TokenURL()},
+		creds.Options{RootCAs: f.CertPool(), OnSign: func(string) { ended.Add(1) }})
+	// On failure, end the stalled request first: Store.Close waits for it.
+	t.Cleanup(func() { _ = f.Close(); st.Close() })
+	old := st.Snapshot().FCM[0].Tokens
+	waitUntil(t, "the warm-up token request", func() bool { return len(f.TokenFetches()) == 1 })
+
+	// A new key of the account: the reload retires the source whose
+	// request hangs.
+	k2, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const kid2 = "00000000000000000000000000000000000000c3"
+	f.AddServiceAccount(saEmail, kid2, &k2.PublicKey, saProject)
+	data, err := creds.EncodeServiceAccount(k2, saEmail, kid2, saProject, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// A reader calls the store throughout; inCall is when its call in
+	// progress started (0: none).
+	var inCall, worst atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			start := time.Now()
+			inCall.Store(start.UnixNano())
+			_ = st.Snapshot()
+			_ = st.Paths()
+			inCall.Store(0)
+			if d := int64(time.Since(start)); d > worst.Load() {
+				worst.Store(d)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	reloaded := make(chan bool, 1)
+	go func() { reloaded <- st.Reload() }()
+	select {
+	case changed := <-reloaded:
+		if !changed {
+			t.Error("a new key reported no change")
+		}
+	case <-time.After(2 * time.Second):
+		stuck := time.Duration(0)
+		if at := inCall.Load(); at != 0 {
+			stuck = time.Since(time.Unix(0, at))
+		}
+		close(stop) // the reader may be stuck: not waited for
+		t.Fatalf("Reload still running after 2 s, held up by the retired token source's request; a reader's call has waited %v", stuck)
+	}
+	close(stop)
+	wg.Wait()
+	if d := time.Duration(worst.Load()); d > time.Second {
+		t.Errorf("a reader waited %v during the reload", d)
+	}
+	cur := st.Snapshot().FCM[0]
+	if cur.Tokens == old || cur.Account.PrivateKeyID != kid2 || cur.State != creds.StateOK {
+		t.Fatalf("after the reload: %+v", cur)
+	}
+	// The retired source refuses new fetches already; the new key's source
+	// gets its token while the old request still hangs.
+	if _, err := old.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("the retired source: %v", err)
+	}
+	waitUntil(t, "the new key's token", func() bool { return cur.Tokens.Info().TokenExpiry.After(time.Now()) })
+	// The next reload and the readers do not wait for it either.
+	start := time.Now()
+	st.Reload()
+	st.SetSpec(creds.Spec{FCM: []creds.FCMSpec{{Name: "default", ServiceAccountFile: path}}, FCMTokenURL: f.TokenURL()})
+	_ = st.Paths()
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("a reload and a reader took %v while a retired source's request hangs", d)
+	}
+
+	// Store.Close waits for the retired source's request: it returns only
+	// once the request has ended (here: when the fake closes its
+	// connections).
+	closed := make(chan struct{})
+	go func() { st.Close(); close(closed) }()
+	select {
+	case <-closed:
+		if n, e := len(f.TokenFetches()), ended.Load(); e != int64(n) {
+			t.Fatalf("Store.Close returned with %d of %d token requests still running", int64(n)-e, n)
+		}
+	case <-time.After(200 * time.Millisecond):
+	}
+	_ = f.Close()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Store.Close did not return after the token request ended")
+	}
+	if n, e := len(f.TokenFetches()), ended.Load(); n != 2 || e != int64(n) {
+		t.Fatalf("%d token requests made, %d ended when Store.Close returned", n, e)
+	}
+}
+
+// TestStoreFCMConcurrentReloads: reloads racing with key swaps publish
+// whole credentials (a token source always of the account it is published
+// with), the last reload publishes what it read, every token source
+// retired on the way is closed and the one in force is not, and Store.Close
+// leaves no token request running.
+func TestStoreFCMConcurrentReloads(t *testing.T) {
+	f := fcmFake(t, fakefcm.Options{})
+	k2, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const kid2 = "00000000000000000000000000000000000000d4"
+	f.AddServiceAccount(saEmail, kid2, &k2.PublicKey, saProject)
+	second, err := creds.EncodeServiceAccount(k2, saEmail, kid2, saProject, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := [][]byte{saJSON(t, ""), second}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sa.json")
+	// write puts a key file in place whole (beside, then renamed over).
+	write := func(tmp string, data []byte) {
+		if err := os.WriteFile(tmp, data, 0o600); err != nil {
+			t.Error(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Error(err)
+		}
+	}
+	write(path+".tmp", files[0])
+	var ended atomic.Int64 // token requests that ended
+	st := creds.NewStore(creds.Spec{FCM: []creds.FCMSpec{{Name: "default", ServiceAccountFile: path}}, FCMTokenURL: f.TokenURL()},
+		creds.Options{RootCAs: f.CertPool(), OnSign: func(string) { ended.Add(1) }})
+	t.Cleanup(st.Close)
+
+	var mu sync.Mutex
+	seen := map[*creds.FCMTokenSource]bool{}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 12 {
+				write(fmt.Sprintf("%s.%d.tmp", path, g), files[(g+i)%2])
+				st.Reload()
+				c := st.Snapshot().FCM[0]
+				if !c.Usable() || c.State != creds.StateOK {
+					t.Errorf("credential %+v during reloads", c)
+					return
+				}
+				if a := c.Tokens.Account(); a.PrivateKeyID != c.Account.PrivateKeyID || a.Fingerprint != c.Fingerprint {
+					t.Errorf("published with the token source of key %s, the account of key %s", a.PrivateKeyID, c.Account.PrivateKeyID)
+					return
+				}
+				mu.Lock()
+				seen[c.Tokens] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	write(path+".tmp", files[1])
+	st.Reload()
+	final := st.Snapshot().FCM[0]
+	if st.Reload() || st.Snapshot().FCM[0] != final {
+		t.Error("a reload with no file changed published a change")
+	}
+	if final.Account.PrivateKeyID != kid2 {
+		t.Fatalf("the last reload published key %s, want %s", final.Account.PrivateKeyID, kid2)
+	}
+	if len(seen) < 2 {
+		t.Fatalf("%d token sources seen: the keys were not swapped", len(seen))
+	}
+	for src := range seen {
+		if src == final.Tokens {
+			continue
+		}
+		if err := refreshClosed(src); err == nil || !strings.Contains(err.Error(), "closed") {
+			t.Fatalf("a retired source (key %s): %v", src.Account().PrivateKeyID, err)
+		}
+	}
+	if err := refreshClosed(final.Tokens); err != nil {
+		t.Fatalf("the source in force: %v", err)
+	}
+	st.Close()
+	if n, e := len(f.TokenFetches()), ended.Load(); e != int64(n) {
+		t.Fatalf("%d token requests made, %d ended when Store.Close returned", n, e)
 	}
 }
 
