@@ -328,7 +328,7 @@ func (s *FCMTokenSource) fetch(call *fetchCall) {
 	defer s.wg.Done()
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.FetchTimeout)
 	defer cancel()
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, s.client)
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, withContext(ctx, s.client))
 	s.fetches.Add(1)
 	tok, err := s.cfg.TokenSource(ctx).Token()
 	if err == nil && (tok.AccessToken == "" || tok.Expiry.IsZero()) {
@@ -475,4 +475,27 @@ func EncodeServiceAccount(key *rsa.PrivateKey, clientEmail, privateKeyID, projec
 		return nil, fmt.Errorf("encoding service account: %w", err)
 	}
 	return append(out, '\n'), nil
+}
+
+// withContext is c with every request made under ctx. x/oauth2/jwt posts the
+// assertion without a context (golang/oauth2#799): it takes only the client
+// from ctx, so without this FetchTimeout and Close would not reach a token
+// request the endpoint never answers.
+func withContext(ctx context.Context, c *http.Client) *http.Client {
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	cc := *c
+	cc.Transport = ctxTransport{ctx: ctx, rt: rt}
+	return &cc
+}
+
+type ctxTransport struct {
+	ctx context.Context
+	rt  http.RoundTripper
+}
+
+func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return t.rt.RoundTrip(r.WithContext(t.ctx))
 }
