@@ -335,7 +335,10 @@ func TestStoreFCMConcurrentReloads(t *testing.T) {
 		t.Fatalf("the source in force: %v", err)
 	}
 	st.Close()
-	if n, e := len(f.TokenFetches()), ended.Load(); e != int64(n) {
+	// Every request that reached the endpoint has ended; fetches that
+	// Close cancelled before they reached it end too, without a request,
+	// so more may have ended than were made.
+	if n, e := len(f.TokenFetches()), ended.Load(); e < int64(n) {
 		t.Fatalf("%d token requests made, %d ended when Store.Close returned", n, e)
 	}
 }
