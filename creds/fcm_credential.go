@@ -37,25 +37,18 @@ func (c *FCMCredential) ProjectID() string {
 //     are kept (state degraded), or none (state missing), with the error;
 //   - the same account, key, project and token endpoint as old (and the
 //     same trusted roots): old's token source is kept, with its cached token;
-//   - anything else: a new token source. replaced is then old's source,
-//     which the caller closes once the snapshot without it is published
-//     (requests still holding the old snapshot keep its cached token until
-//     it expires). The Store does not take replaced: it closes every
-//     source the snapshot it publishes no longer holds; only proxy/fcm's
-//     tests do.
+//   - anything else: a new token source; the caller closes old's once the
+//     snapshot without it is published (requests still holding the old
+//     snapshot keep its cached token until it expires).
 //
 // opts configure a new token source (upstream.fcm_token_url, the roots of
 // upstream.ca_file, metrics, logger).
-func LoadFCMCredential(spec FCMSpec, old *FCMCredential, opts FCMTokenOptions, now time.Time) (c *FCMCredential, replaced *FCMTokenSource, err error) {
+func LoadFCMCredential(spec FCMSpec, old *FCMCredential, opts FCMTokenOptions, now time.Time) (*FCMCredential, error) {
 	sa, err := LoadServiceAccount(spec)
 	if err != nil {
-		return failedFCMCredential(spec, old, err, now), nil, err
+		return failedFCMCredential(spec, old, err, now), err
 	}
-	c, err = NewFCMCredential(spec, sa, old, opts, now)
-	if err == nil && old.Usable() && c.Tokens != old.Tokens {
-		replaced = old.Tokens
-	}
-	return c, replaced, err
+	return NewFCMCredential(spec, sa, old, opts, now)
 }
 
 // NewFCMCredential is LoadFCMCredential for a service account already read

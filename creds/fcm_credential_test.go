@@ -29,7 +29,7 @@ func TestLoadFCMCredential(t *testing.T) {
 	}
 
 	// No file yet: missing.
-	c0, _, err := creds.LoadFCMCredential(spec, nil, opts, now)
+	c0, err := creds.LoadFCMCredential(spec, nil, opts, now)
 	if err == nil || c0.Usable() || c0.State != creds.StateMissing || c0.Tokens != nil || !strings.Contains(c0.LastError, "sa.json") {
 		t.Fatalf("%+v %v", c0, err)
 	}
@@ -37,13 +37,13 @@ func TestLoadFCMCredential(t *testing.T) {
 	if err := os.WriteFile(path, saJSON(t, ""), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c1, _, err := creds.LoadFCMCredential(spec, c0, opts, now)
+	c1, err := creds.LoadFCMCredential(spec, c0, opts, now)
 	if err != nil || !c1.Usable() || c1.State != creds.StateOK || c1.ProjectID() != saProject || !c1.LoadedAt.Equal(now) {
 		t.Fatalf("%+v %v", c1, err)
 	}
 	defer closeAll(c1)
 	// The same file again: the same token source (and cached token).
-	c2, _, err := creds.LoadFCMCredential(spec, c1, opts, now.Add(time.Minute))
+	c2, err := creds.LoadFCMCredential(spec, c1, opts, now.Add(time.Minute))
 	if err != nil || c2.Tokens != c1.Tokens || !c2.LoadedAt.Equal(now) {
 		t.Fatalf("same file: new source %v, %v", c2.Tokens != c1.Tokens, err)
 	}
@@ -51,7 +51,7 @@ func TestLoadFCMCredential(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`{"type":"service_acc`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c3, _, err := creds.LoadFCMCredential(spec, c2, opts, now.Add(2*time.Minute))
+	c3, err := creds.LoadFCMCredential(spec, c2, opts, now.Add(2*time.Minute))
 	if err == nil || c3.State != creds.StateDegraded || c3.Tokens != c1.Tokens || !c3.Usable() || c3.LastError == "" {
 		t.Fatalf("corrupt: %+v %v", c3, err)
 	}
@@ -65,7 +65,7 @@ func TestLoadFCMCredential(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c4, _, err := creds.LoadFCMCredential(spec, c3, opts, now.Add(3*time.Minute))
+	c4, err := creds.LoadFCMCredential(spec, c3, opts, now.Add(3*time.Minute))
 	if err != nil || c4.Tokens == nil || c4.Tokens == c1.Tokens || c4.Fingerprint == c1.Fingerprint || c4.Account.PrivateKeyID != "ffffffffffffffffffffffffffffffffffffffff" ||
 		!c4.LoadedAt.Equal(now.Add(3*time.Minute)) {
 		t.Fatalf("new key: %+v %v", c4, err)
@@ -75,7 +75,7 @@ func TestLoadFCMCredential(t *testing.T) {
 	pool := x509.NewCertPool()
 	opts2 := opts
 	opts2.RootCAs = pool
-	c5, _, err := creds.LoadFCMCredential(spec, c4, opts2, now)
+	c5, err := creds.LoadFCMCredential(spec, c4, opts2, now)
 	if err != nil || c5.Tokens == nil || c5.Tokens == c4.Tokens {
 		t.Fatalf("new roots: %v", err)
 	}
@@ -83,7 +83,7 @@ func TestLoadFCMCredential(t *testing.T) {
 	// A configured project that is not the file's: refused, the last good
 	// kept.
 	spec.ProjectID = "proj-b"
-	c6, _, err := creds.LoadFCMCredential(spec, c5, opts2, now)
+	c6, err := creds.LoadFCMCredential(spec, c5, opts2, now)
 	if err == nil || c6.State != creds.StateDegraded || c6.Tokens != c5.Tokens || !strings.Contains(err.Error(), "proj-b") {
 		t.Fatalf("project mismatch: %+v %v", c6, err)
 	}

@@ -184,27 +184,11 @@ func NewFCMTokenSource(sa *ServiceAccount, opts FCMTokenOptions) (*FCMTokenSourc
 	}, nil
 }
 
-// NewFCMTokenSourceFromFile parses a service-account file's bytes for a
-// spec and makes its token source. Only tests call it (proxy/fcm's and
-// proxy's): the Store reads and parses with LoadServiceAccount and calls
-// NewFCMTokenSource.
-func NewFCMTokenSourceFromFile(spec FCMSpec, data []byte, opts FCMTokenOptions) (*FCMTokenSource, error) {
-	sa, err := ParseServiceAccount(data, spec.ProjectID)
-	if err != nil {
-		return nil, fmt.Errorf("service account file %s: %w", spec.ServiceAccountFile, err)
-	}
-	return NewFCMTokenSource(sa, opts)
-}
-
 // Account is the service account the source signs for.
 func (s *FCMTokenSource) Account() *ServiceAccount { return s.sa }
 
 // TokenURL is the token endpoint the source asks.
 func (s *FCMTokenSource) TokenURL() string { return s.cfg.TokenURL }
-
-// Fetches is the number of token requests made (successful or not), as
-// Info shows it. Only tests call it (proxy/fcm's).
-func (s *FCMTokenSource) Fetches() int64 { return s.fetches.Load() }
 
 // Info is what readiness may show.
 func (s *FCMTokenSource) Info() FCMTokenInfo {

@@ -226,7 +226,7 @@ func (s *Store) Reload() bool {
 		if prev != nil {
 			old = prev.FCMByName(spec.Name)
 		}
-		c, _, err := LoadFCMCredential(spec, old, s.fcmTokenOptions(files.FCMTokenURL, roots), now)
+		c, err := LoadFCMCredential(spec, old, s.fcmTokenOptions(files.FCMTokenURL, roots), now)
 		if err != nil {
 			failed = true
 			s.logFailure("FCM service account", old != nil && old.LastError == c.LastError, c.Usable(),

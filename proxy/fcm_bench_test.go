@@ -200,7 +200,11 @@ func BenchmarkFCMDirect(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	src, err := creds.NewFCMTokenSourceFromFile(creds.FCMSpec{Name: "default"}, data, creds.FCMTokenOptions{RootCAs: e.fake.CertPool()})
+	acct, err := creds.ParseServiceAccount(data, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	src, err := creds.NewFCMTokenSource(acct, creds.FCMTokenOptions{RootCAs: e.fake.CertPool()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func BenchmarkSender(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	b.ReportMetric(float64(e.tokens.Fetches()), "token-fetches")
+	b.ReportMetric(float64(len(e.fake.TokenFetches())), "token-fetches")
 }
 
 func BenchmarkDirectHTTP2(b *testing.B) {

@@ -18,8 +18,8 @@ import (
 )
 
 // A service-account key swapped under load, the way the credential store
-// will do it (creds.LoadFCMCredential, publish, close the replaced token
-// source): no notification fails, and the new key is in use at once.
+// does it (creds.LoadFCMCredential, publish, close the token source the
+// published credential no longer holds): no notification fails, and the new key is in use at once.
 func TestKeySwapUnderLoad(t *testing.T) {
 	t.Parallel()
 	f, err := fakefcm.New(fakefcm.Options{MaxRecords: 10000})
@@ -63,7 +63,7 @@ func TestKeySwapUnderLoad(t *testing.T) {
 	}
 	write(0)
 	var cur atomic.Pointer[creds.FCMCredential]
-	c, _, err := creds.LoadFCMCredential(spec, nil, opts, time.Now())
+	c, err := creds.LoadFCMCredential(spec, nil, opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,12 +91,13 @@ func TestKeySwapUnderLoad(t *testing.T) {
 	for i := 1; i < len(keys); i++ {
 		time.Sleep(150 * time.Millisecond)
 		write(i)
-		next, replaced, err := creds.LoadFCMCredential(spec, cur.Load(), opts, time.Now())
-		if err != nil || replaced == nil {
+		prev := cur.Load()
+		next, err := creds.LoadFCMCredential(spec, prev, opts, time.Now())
+		if err != nil || next.Tokens == prev.Tokens {
 			t.Fatalf("swap %d: %v", i, err)
 		}
 		cur.Store(next)
-		replaced.Close()
+		prev.Tokens.Close()
 		// The old key is deleted at Google: only the new one can get tokens.
 		f.RemoveKey(kid(i - 1))
 		// Within a second, notifications go out with a token of the new key.
