@@ -38,11 +38,16 @@ type Conn struct {
 
 // maxPending bounds the bytes queued ahead of the socket. HEADERS are not
 // flow-controlled, so a burst of 1,000 streams can queue about 500 KB; beyond
-// this a Write waits for the writer, as a blocking socket write would.
+// this a Write waits for the writer, as a blocking socket write would. With
+// the batch being written, at most twice this is held.
 const maxPending = 1 << 20
 
-// closeFlush is how long Close lets queued frames (a GOAWAY, the last
-// requests) reach the socket before closing it under them.
+// keepBuffer is the largest buffer kept for the next batch; a burst's larger
+// buffers are dropped, so an idle connection holds little.
+const keepBuffer = 64 << 10
+
+// closeFlush is how long, after Close, queued frames (a GOAWAY, the last
+// requests) may take to reach the socket before it is closed under them.
 const closeFlush = 250 * time.Millisecond
 
 // New starts c's writer goroutine; it ends with Close or a write error.
@@ -66,16 +71,20 @@ func (w *Conn) Write(p []byte) (int, error) {
 	}
 	w.pending = append(w.pending, p...)
 	w.mu.Unlock()
+	w.kick()
+	return len(p), nil
+}
+
+func (w *Conn) kick() {
 	select {
 	case w.wake <- struct{}{}:
 	default: // the writer is already due to look
 	}
-	return len(p), nil
 }
 
-// run writes what is pending until Close or a write error. Every Write
-// appends before it signals, so after taking a signal the writer sees at
-// least that Write's bytes.
+// run writes what is pending until Close or a write error, then closes the
+// connection. Every Write appends before it signals, so after taking a
+// signal the writer sees at least that Write's bytes.
 func (w *Conn) run() {
 	defer close(w.done)
 	var spare []byte
@@ -84,27 +93,30 @@ func (w *Conn) run() {
 			w.mu.Lock()
 			batch := w.pending
 			w.pending = spare[:0]
-			stop := w.err != nil
+			closing := w.err != nil
+			if len(batch) > 0 {
+				w.room.Broadcast() // the queue is empty again
+			}
 			w.mu.Unlock()
 			if len(batch) == 0 {
 				spare = batch
-				if stop {
+				if closing {
+					_ = w.Conn.Close() // flushed: a graceful close (TLS close_notify)
 					return
 				}
 				break
 			}
-			_, err := w.Conn.Write(batch)
-			w.mu.Lock()
-			if err != nil && w.err == nil {
-				w.err = err
-			}
-			w.room.Broadcast()
-			w.mu.Unlock()
-			if err != nil {
-				_ = w.Conn.Close()
+			if _, err := w.Conn.Write(batch); err != nil {
+				w.mu.Lock()
+				if w.err == nil {
+					w.err = err
+				}
+				w.room.Broadcast()
+				w.mu.Unlock()
+				w.forceClose()
 				return
 			}
-			if cap(batch) > maxPending { // a burst: don't keep its buffer
+			if cap(batch) > keepBuffer {
 				batch = nil
 			}
 			spare = batch
@@ -112,8 +124,21 @@ func (w *Conn) run() {
 	}
 }
 
-// Close lets what is queued reach the socket (for at most closeFlush),
-// then closes the connection; Writes from then on fail.
+// forceClose closes the connection without writing to it again: under a
+// TLS connection, the TCP connection (a close_notify would wait on a peer
+// that is not reading).
+func (w *Conn) forceClose() {
+	if nc, ok := w.Conn.(interface{ NetConn() net.Conn }); ok {
+		_ = nc.NetConn().Close()
+	}
+	_ = w.Conn.Close()
+}
+
+// Close makes later Writes fail and returns at once; the writer goroutine
+// sends what is queued and then closes the connection, or, when that takes
+// longer than closeFlush (a peer that stopped reading), closes it under the
+// unsent bytes. It never blocks its caller: x/net closes connections while
+// holding its locks and while finishing a request.
 func (w *Conn) Close() error {
 	w.mu.Lock()
 	if w.err == nil {
@@ -121,17 +146,7 @@ func (w *Conn) Close() error {
 	}
 	w.room.Broadcast()
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-	t := time.NewTimer(closeFlush)
-	defer t.Stop()
-	select {
-	case <-w.done:
-	case <-t.C:
-	}
-	err := w.Conn.Close() // unblocks a write stuck on a peer that stopped reading
-	<-w.done
-	return err
+	_ = w.Conn.SetWriteDeadline(time.Now().Add(closeFlush))
+	w.kick()
+	return nil
 }

@@ -87,9 +87,9 @@ func TestBatchWriterKeepsOrder(t *testing.T) {
 	}
 }
 
-// Close sends what is queued before it closes (a GOAWAY written just
-// before a close still goes out) and stops the goroutine; Writes after it
-// fail.
+// Close returns at once; what is queued still goes out before the
+// connection closes (a GOAWAY written just before a close is sent) and the
+// goroutine stops; Writes after Close fail.
 func TestBatchWriterCloseFlushes(t *testing.T) {
 	a, b := tcpPair(t)
 	w := New(a)
@@ -110,7 +110,7 @@ func TestBatchWriterCloseFlushes(t *testing.T) {
 	}
 	select {
 	case <-w.done:
-	default:
+	case <-time.After(5 * time.Second):
 		t.Fatal("writer goroutine still running after Close")
 	}
 	if _, err := w.Write([]byte("late")); !errors.Is(err, net.ErrClosed) {
@@ -160,8 +160,13 @@ func TestBatchWriterStalledPeer(t *testing.T) {
 	w.mu.Unlock()
 	start := time.Now()
 	_ = w.Close()
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("Close took %v with a stalled peer", d)
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Fatalf("Close took %v with a stalled peer; it must not block its caller", d)
+	}
+	select {
+	case <-w.done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the writer, stuck on a peer that does not read, did not end after Close")
 	}
 	select {
 	case err := <-blocked:
@@ -173,23 +178,97 @@ func TestBatchWriterStalledPeer(t *testing.T) {
 	}
 }
 
-// A failed socket write is kept: the connection is closed (so requests
-// whose frames were lost fail as a lost connection) and every later Write
-// returns the error without queueing.
+// A failed socket write is kept: the writer closes the connection (so
+// requests whose frames were lost fail as a lost connection) and every
+// later Write returns the error without queueing.
 func TestBatchWriterWriteErrorSticks(t *testing.T) {
-	a, _ := tcpPair(t)
+	a, b := tcpPair(t)
 	w := New(a)
-	_ = a.Close() // the socket under the writer fails
-	if _, err := w.Write([]byte("lost")); err != nil {
-		t.Fatalf("first Write: %v (it only queues)", err)
+	_ = b.(*net.TCPConn).SetLinger(0)
+	_ = b.Close() // the peer resets the connection
+	chunk := make([]byte, 32<<10)
+	deadline := time.Now().Add(5 * time.Second)
+	var err error
+	for err == nil && time.Now().Before(deadline) {
+		_, err = w.Write(chunk) // queued until the writer meets the reset
+		time.Sleep(time.Millisecond)
+	}
+	if err == nil || errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Write after the peer reset: %v, want the socket's error", err)
 	}
 	select {
 	case <-w.done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("writer goroutine did not stop after a write error")
 	}
-	if _, err := w.Write([]byte("next")); err == nil || err == net.ErrClosed { //nolint:errorlint // the socket's own error, not Close's
-		t.Fatalf("Write after a failed socket write: %v, want the socket's error", err)
+	_ = a.SetReadDeadline(time.Now().Add(2 * time.Second)) // a still-open connection fails by timeout, not a hang
+	if _, rerr := a.Read(make([]byte, 1)); !errors.Is(rerr, net.ErrClosed) {
+		t.Fatalf("Read on the connection after a write error: %v, want it closed by the writer", rerr)
+	}
+	if _, err2 := w.Write([]byte("next")); err2 == nil || err2.Error() != err.Error() {
+		t.Fatalf("Write after that: %v, want the same error %v", err2, err)
 	}
 	_ = w.Close()
+}
+
+// gate is a connection whose writes wait until released, counting them.
+type gate struct {
+	net.Conn
+	open   chan struct{}
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (g *gate) Write(p []byte) (int, error) {
+	<-g.open
+	g.mu.Lock()
+	g.writes = append(g.writes, append([]byte(nil), p...))
+	g.mu.Unlock()
+	return len(p), nil
+}
+
+func (g *gate) Close() error                     { return nil }
+func (g *gate) SetWriteDeadline(time.Time) error { return nil }
+
+// What is written while the socket is busy goes out in one system call.
+func TestBatchWriterGathers(t *testing.T) {
+	g := &gate{open: make(chan struct{})}
+	w := New(g)
+	if _, err := w.Write([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	// The writer is now inside the first write; queue 99 frames behind it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		w.mu.Lock()
+		n := len(w.pending)
+		w.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer never took the first frame")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	var want []byte
+	for i := range 99 {
+		rec := []byte{byte(i), byte(i), byte(i)}
+		want = append(want, rec...)
+		if _, err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(g.open)
+	_ = w.Close()
+	select {
+	case <-w.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("writer did not end")
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.writes) != 2 || string(g.writes[0]) != "first" || !bytes.Equal(g.writes[1], want) {
+		t.Fatalf("%d writes (want 2: the first frame, then the 99 queued behind it in one)", len(g.writes))
+	}
 }

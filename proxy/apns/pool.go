@@ -278,9 +278,10 @@ func (p *pool) connect(ctx context.Context) (*pconn, error) {
 		_ = raw.Close()
 		return nil, fmt.Errorf("APNs host did not negotiate HTTP/2 (ALPN %q)", proto)
 	}
-	cc, err := p.t.NewClientConn(&goAwaySniffer{Conn: batchconn.New(tc), tls: tc, on: on})
+	bc := batchconn.New(tc)
+	cc, err := p.t.NewClientConn(&goAwaySniffer{Conn: bc, tls: tc, on: on})
 	if err != nil {
-		_ = tc.Close()
+		_ = bc.Close() // ends its writer goroutine, then closes tc
 		return nil, fmt.Errorf("starting HTTP/2 with APNs: %w", err)
 	}
 	c.cc = cc
