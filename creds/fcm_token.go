@@ -106,7 +106,7 @@ type FCMTokenInfo struct {
 // fetch failed until expiry). A failed background fetch is retried with
 // back-off while the cached token lasts; after a failure no new fetch is
 // made for FailureCooldown (callers get the same error). Safe for
-// concurrent use; Close stops the timer and any fetch in flight.
+// concurrent use; Close stops the timer and cancels any fetch in flight.
 type FCMTokenSource struct {
 	sa      *ServiceAccount
 	cfg     *jwt.Config
@@ -382,24 +382,41 @@ func (s *FCMTokenSource) scheduleLocked(d time.Duration) {
 	})
 }
 
-// Close stops the renewal timer and any fetch in flight, and waits for it;
-// Token and Refresh fail afterwards unless a valid token is cached.
+// Close stops the renewal timer, cancels any fetch in flight (its waiters
+// get the cancellation) and waits for it to end; Token and Refresh fail
+// afterwards unless a valid token is cached.
 func (s *FCMTokenSource) Close() {
 	s.stop()
 	s.wg.Wait()
 }
 
-// stop is Close without the wait: from its return no fetch starts, and the
-// one in flight, if any, is cancelled (x/oauth2's jwt source does not pass
-// the context on to its HTTP request, so that request runs on until the
-// endpoint answers or the connection fails; Close waits for it).
-func (s *FCMTokenSource) stop() {
+// retire closes the source to new fetches without ending the one in flight:
+// from its return no fetch starts (Token, Refresh and Prefetch start none,
+// the renewal timer is stopped and fires no more), but a fetch in flight
+// runs on, bounded by FetchTimeout (the request carries its context, see
+// withContext), and the callers waiting for it get its result. The
+// credential store retires the token sources a reload replaces: the
+// notifications that hold the previous snapshot and wait for a token get it
+// instead of a cancellation. drain waits for that fetch; stop or Close
+// cancels it.
+func (s *FCMTokenSource) retire() {
 	s.mu.Lock()
 	s.closed = true
 	if s.timer != nil {
 		s.timer.Stop()
 	}
 	s.mu.Unlock()
+}
+
+// drain waits for the fetch in flight, if any, once the source is retired
+// (or stopped): none starts afterwards.
+func (s *FCMTokenSource) drain() { s.wg.Wait() }
+
+// stop is Close without the wait: retire, and the fetch in flight, if any,
+// is cancelled, its request with it (the request carries the fetch's
+// context, see withContext), so that it ends at once; Close waits for it.
+func (s *FCMTokenSource) stop() {
+	s.retire()
 	s.cancel()
 }
 

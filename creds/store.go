@@ -58,11 +58,18 @@ type Options struct {
 // Two locks: reloadMu serialises reloads, one at a time reading the files,
 // building the next snapshot (new FCM token sources included) and
 // publishing it, so that concurrent reloads never mix and the last one
-// wins; mu guards the spec, the roots and closed, and orders a publication
-// with Close, and is only ever held for a few instructions. No lock is held
-// while a retired FCM token source is closed: its fetch in flight may take
-// as long as the token endpoint does (see FCMTokenSource.stop), and neither
-// the next reload nor Paths, SetSpec or SetRootCAs wait for it.
+// wins; mu guards the spec, the roots, closed and draining, and orders a
+// publication with Close, and is only ever held for a few instructions.
+//
+// An FCM token source that a reload retires (its key swapped, its CA file
+// or token URL changed, its credential removed) starts no fetch any more,
+// but its fetch in flight is not cancelled: the notifications that hold the
+// previous snapshot and wait for that fetch get its token. The fetch takes
+// as long as the token endpoint does, up to FetchTimeout (the request
+// carries its context, see withContext); a background goroutine waits for
+// it and then closes the source, with no lock held, so that neither the
+// reload nor the next one nor Paths, SetSpec or SetRootCAs wait for it.
+// Only Close cancels such a fetch.
 type Store struct {
 	opts Options
 
@@ -75,6 +82,9 @@ type Store struct {
 	roots    *x509.CertPool // for FCM token endpoints; under mu
 	closed   bool           // Close was called; under mu
 	retiring sync.WaitGroup // closes of retired FCM token sources; added to under mu while !closed
+	// draining are the retired FCM token sources whose fetch in flight
+	// may not have ended yet, for Close to cancel; under mu.
+	draining map[*FCMTokenSource]struct{}
 	cur      atomic.Pointer[Snapshot]
 }
 
@@ -87,7 +97,8 @@ func NewStore(spec Spec, opts Options) *Store {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{spec: spec, opts: opts, sources: map[string]*TokenSource{}, signers: map[string]*VAPIDSigner{}, roots: opts.RootCAs}
+	s := &Store{spec: spec, opts: opts, sources: map[string]*TokenSource{}, signers: map[string]*VAPIDSigner{}, roots: opts.RootCAs,
+		draining: map[*FCMTokenSource]struct{}{}}
 	s.Reload()
 	return s
 }
@@ -101,16 +112,30 @@ func (s *Store) SetRootCAs(roots *x509.CertPool) {
 	s.roots = roots
 }
 
-// Close stops the FCM token sources of the snapshot in force (their renewal
-// timers and fetches) and waits for them and for the retired ones still
-// closing; Reload does nothing afterwards. Requests still holding the
-// snapshot keep the cached access tokens until they expire.
+// Close stops the FCM token sources of the snapshot in force and the
+// retired ones still finishing a fetch (their renewal timers, and their
+// fetches in flight, which are cancelled), and waits for all of them;
+// Reload does nothing afterwards. Requests still holding the snapshot keep
+// the cached access tokens until they expire.
 func (s *Store) Close() {
 	s.mu.Lock()
 	s.closed = true
 	cur := s.cur.Load() // a reload publishes under mu, or not at all once closed
+	draining := make([]*FCMTokenSource, 0, len(s.draining))
+	for src := range s.draining {
+		draining = append(draining, src)
+	}
 	s.mu.Unlock()
+	// Cancel everything first, then wait: the fetches end together.
+	for _, src := range draining {
+		src.stop() // retire's goroutine waits for it
+	}
 	if cur != nil {
+		for _, c := range cur.FCM {
+			if c.Tokens != nil {
+				c.Tokens.stop()
+			}
+		}
 		for _, c := range cur.FCM {
 			if c.Tokens != nil {
 				c.Tokens.Close()
@@ -170,8 +195,9 @@ func (s *Store) logFailure(what string, repeated, kept bool, notYet string, attr
 // Reload re-reads every file. A credential whose file fails keeps its last
 // good key. It reports whether anything changed. The new snapshot is
 // published with one swap; concurrent reloads run one after the other. The
-// FCM token sources it retires refuse new fetches when it returns, but it
-// does not wait for their fetches in flight (Close does).
+// FCM token sources it retires refuse new fetches when it returns; their
+// fetches in flight are neither cancelled (the callers waiting for them get
+// their tokens) nor waited for (see retire; Close cancels them).
 func (s *Store) Reload() bool {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
@@ -281,6 +307,9 @@ func (s *Store) Reload() bool {
 	retired := unusedFCMSources(prev, next)
 	if len(retired) > 0 {
 		s.retiring.Add(1)
+		for _, src := range retired {
+			s.draining[src] = struct{}{}
+		}
 	}
 	s.mu.Unlock()
 	s.evict(next)
@@ -367,22 +396,30 @@ func unusedFCMSources(prev, next *Snapshot) []*FCMTokenSource {
 }
 
 // retire closes the token sources a published snapshot no longer uses,
-// without holding up the reload: they stop at once (no fetch starts from
-// now on, no renewal timer fires), and their fetches in flight are waited
-// for in the background, by Close in the end. Requests still holding the
-// previous snapshot keep its cached tokens until they expire; nothing
-// renews them any more. s.retiring was added to for them, under s.mu.
+// without holding up the reload: from now on they start no fetch and no
+// renewal timer fires, but a fetch in flight is let finish (within the
+// source's FetchTimeout) so that the requests still holding the previous
+// snapshot and waiting for it get its token rather than a cancellation. A
+// background goroutine waits for those fetches, then closes the sources;
+// Close cancels the fetches and waits for the goroutine. Requests still
+// holding the previous snapshot keep its cached tokens until they expire;
+// nothing renews them any more. s.retiring was added to, and s.draining
+// holds the sources, under s.mu.
 func (s *Store) retire(retired []*FCMTokenSource) {
 	if len(retired) == 0 {
 		return
 	}
 	for _, src := range retired {
-		src.stop()
+		src.retire()
 	}
 	go func() {
 		defer s.retiring.Done()
 		for _, src := range retired {
-			src.Close()
+			src.drain()
+			src.Close() // the fetch ended: this only releases its context
+			s.mu.Lock()
+			delete(s.draining, src)
+			s.mu.Unlock()
 		}
 	}()
 }

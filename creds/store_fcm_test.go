@@ -127,12 +127,12 @@ func TestStoreFCM(t *testing.T) {
 }
 
 // TestStoreReloadNotHeldUpByTokenSource: a reload that retires a token
-// source whose token request hangs (x/oauth2's jwt source does not pass the
-// fetch's context to its HTTP request, so closing the source waits for the
-// endpoint's answer) is not held up by it, nor are the store's readers or
-// the next reload; the retired source refuses new fetches as soon as the
-// reload returns, and Store.Close waits for its request to end, leaving no
-// goroutine behind.
+// source whose token request hangs (a retired source's fetch in flight is
+// not cancelled but let finish, up to FetchTimeout, so that its waiters get
+// its token) is not held up by it, nor are the store's readers or the next
+// reload; the retired source refuses new fetches as soon as the reload
+// returns, and Store.Close cancels its request (the request carries the
+// fetch's context) and waits for it to end, leaving no goroutine behind.
 func TestStoreReloadNotHeldUpByTokenSource(t *testing.T) {
 	f := fcmFake(t, fakefcm.Options{})
 	dir := t.TempDir()
@@ -141,12 +141,14 @@ func TestStoreReloadNotHeldUpByTokenSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The first token request, the warm-up of the first key's source,
-	// stalls for a minute (or until the fake closes).
+	// stalls for a minute (longer than FetchTimeout, 30 s), or until it is
+	// cancelled or the fake closes.
 	f.ScriptToken(fakefcm.TokenResponse{Delay: time.Minute})
 	var ended atomic.Int64 // token requests that ended (OnSign "fcm" follows each)
 	st := creds.NewStore(creds.Spec{FCM: []creds.FCMSpec{{Name: "default", ServiceAccountFile: path}}, FCMTokenURL: f.TokenURL()},
 		creds.Options{RootCAs: f.CertPool(), OnSign: func(string) { ended.Add(1) }})
-	// On failure, end the stalled request first: Store.Close waits for it.
+	// On failure, end the stalled request first, in case Store.Close does
+	// not: it waits for it.
 	t.Cleanup(func() { _ = f.Close(); st.Close() })
 	old := st.Snapshot().FCM[0].Tokens
 	waitUntil(t, "the warm-up token request", func() bool { return len(f.TokenFetches()) == 1 })
@@ -229,26 +231,117 @@ func TestStoreReloadNotHeldUpByTokenSource(t *testing.T) {
 		t.Fatalf("a reload and a reader took %v while a retired source's request hangs", d)
 	}
 
-	// Store.Close waits for the retired source's request: it returns only
-	// once the request has ended (here: when the fake closes its
-	// connections).
+	// The retired source's request still hangs: nothing cancelled it.
+	if n, e := len(f.TokenFetches()), ended.Load(); n != 2 || e != 1 {
+		t.Fatalf("%d token requests made, %d ended; want the retired source's still running", n, e)
+	}
+	// Store.Close cancels it and returns once it has ended, without the
+	// endpoint answering.
 	closed := make(chan struct{})
 	go func() { st.Close(); close(closed) }()
 	select {
 	case <-closed:
-		if n, e := len(f.TokenFetches()), ended.Load(); e != int64(n) {
-			t.Fatalf("Store.Close returned with %d of %d token requests still running", int64(n)-e, n)
-		}
-	case <-time.After(200 * time.Millisecond):
-	}
-	_ = f.Close()
-	select {
-	case <-closed:
 	case <-time.After(5 * time.Second):
-		t.Fatal("Store.Close did not return after the token request ended")
+		t.Fatal("Store.Close did not cancel the retired source's hanging token request")
 	}
 	if n, e := len(f.TokenFetches()), ended.Load(); n != 2 || e != int64(n) {
 		t.Fatalf("%d token requests made, %d ended when Store.Close returned", n, e)
+	}
+}
+
+// TestStoreRetireLetsFetchFinish: a reload that retires a token source
+// while a caller waits for that source's first token (a notification that
+// loaded the previous snapshot) does not cancel the fetch: the caller gets
+// the token, the reload returns without waiting for the fetch, the retired
+// source refuses new fetches, and Store.Close leaves nothing running.
+func TestStoreRetireLetsFetchFinish(t *testing.T) {
+	f := fcmFake(t, fakefcm.Options{})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sa.json")
+	if err := os.WriteFile(path, saJSON(t, ""), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const delay = 700 * time.Millisecond
+	f.ScriptToken(fakefcm.TokenResponse{Delay: delay}) // the first token request answers slowly
+	var ended atomic.Int64                             // token fetches that ended (OnSign "fcm" follows each)
+	var logs syncBuffer
+	// No warm-up: the waiter's own Token call starts the first fetch, so
+	// once the request reaches the endpoint the waiter is waiting for it.
+	st := creds.NewStore(creds.Spec{FCM: []creds.FCMSpec{{Name: "default", ServiceAccountFile: path}}, FCMTokenURL: f.TokenURL()},
+		creds.Options{RootCAs: f.CertPool(), NoFCMWarm: true, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+			OnSign: func(string) { ended.Add(1) }})
+	t.Cleanup(st.Close)
+	old := st.Snapshot().FCM[0].Tokens
+
+	type result struct {
+		tok creds.FCMToken
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		tok, err := old.Token(context.Background())
+		got <- result{tok, err}
+	}()
+	waitUntil(t, "the first token request", func() bool { return len(f.TokenFetches()) == 1 })
+
+	// A new key of the account: the reload retires the source whose fetch
+	// is in flight.
+	k2, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const kid2 = "00000000000000000000000000000000000000e5"
+	f.AddServiceAccount(saEmail, kid2, &k2.PublicKey, saProject)
+	data, err := creds.EncodeServiceAccount(k2, saEmail, kid2, saProject, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if !st.Reload() {
+		t.Fatal("a new key reported no change")
+	}
+	took := time.Since(start)
+	select {
+	case r := <-got:
+		t.Fatalf("the reload returned after %v, once the retired source's fetch had ended (token %v, error %v): it waited for the fetch", took, r.tok.AccessToken != "", r.err)
+	default:
+	}
+	if cur := st.Snapshot().FCM[0]; cur.Tokens == old || cur.Account.PrivateKeyID != kid2 {
+		t.Fatalf("after the reload: %+v", cur)
+	}
+	// The retired source starts no fetch for a new caller.
+	if _, err := old.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("a new caller of the retired source: %v", err)
+	}
+
+	// The waiter gets the fetch's token.
+	select {
+	case r := <-got:
+		if r.err != nil {
+			t.Fatalf("the caller waiting on the retired source's fetch got %v; want its token", r.err)
+		}
+		if r.tok.AccessToken == "" || !r.tok.Expiry.After(time.Now()) {
+			t.Fatalf("the caller got %+v", r.tok)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller waiting on the retired source's fetch got no answer")
+	}
+	if strings.Contains(logs.String(), "FCM access token request failed") {
+		t.Fatalf("a token request failed: %s", logs.String())
+	}
+	if fs := f.TokenFetches(); len(fs) != 1 || fs[0].Status != 200 {
+		t.Fatalf("token requests %+v; want one, answered 200", fs)
+	}
+
+	st.Close()
+	if n, e := len(f.TokenFetches()), ended.Load(); e != int64(n) {
+		t.Fatalf("Store.Close returned with %d of %d token requests still running", int64(n)-e, n)
+	}
+	if err := refreshClosed(old); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("the retired source after Store.Close: %v", err)
 	}
 }
 
