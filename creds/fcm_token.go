@@ -262,7 +262,10 @@ func (s *FCMTokenSource) wait(ctx context.Context, refused string) (FCMToken, er
 				return *t, nil
 			}
 		}
-		if s.closed {
+		// A retired source starts no fetch, but a caller that reaches it
+		// while its last fetch runs (it loaded the snapshot before a key
+		// swap) waits for that fetch like the callers before it.
+		if s.closed && s.inflight == nil {
 			s.mu.Unlock()
 			return FCMToken{}, errors.New("FCM token source is closed (its service account was replaced or removed)")
 		}

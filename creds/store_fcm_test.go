@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -216,10 +217,14 @@ func TestStoreReloadNotHeldUpByTokenSource(t *testing.T) {
 	if cur.Tokens == old || cur.Account.PrivateKeyID != kid2 || cur.State != creds.StateOK {
 		t.Fatalf("after the reload: %+v", cur)
 	}
-	// The retired source refuses new fetches already; the new key's source
-	// gets its token while the old request still hangs.
-	if _, err := old.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "closed") {
-		t.Fatalf("the retired source: %v", err)
+	// A caller of the retired source joins its hanging request (bounded by
+	// the caller's deadline) and starts no other; the new key's source gets
+	// its token while the old request still hangs.
+	short, cancelShort := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, err = old.Token(short)
+	cancelShort()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a caller of the retired source while its request hangs: %v, want its own deadline", err)
 	}
 	waitUntil(t, "the new key's token", func() bool { return cur.Tokens.Info().TokenExpiry.After(time.Now()) })
 	// The next reload and the readers do not wait for it either.
@@ -312,10 +317,14 @@ func TestStoreRetireLetsFetchFinish(t *testing.T) {
 	if cur := st.Snapshot().FCM[0]; cur.Tokens == old || cur.Account.PrivateKeyID != kid2 {
 		t.Fatalf("after the reload: %+v", cur)
 	}
-	// The retired source starts no fetch for a new caller.
-	if _, err := old.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "closed") {
-		t.Fatalf("a new caller of the retired source: %v", err)
-	}
+	// A caller that reaches the retired source now, while its fetch runs
+	// (it loaded the snapshot before the swap), joins that fetch: no
+	// refusal, no second request.
+	late := make(chan result, 1)
+	go func() {
+		tok, err := old.Token(context.Background())
+		late <- result{tok, err}
+	}()
 
 	// The waiter gets the fetch's token.
 	select {
@@ -328,6 +337,14 @@ func TestStoreRetireLetsFetchFinish(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the caller waiting on the retired source's fetch got no answer")
+	}
+	select {
+	case r := <-late:
+		if r.err != nil || r.tok.AccessToken == "" {
+			t.Fatalf("a caller that reached the retired source during its fetch got %v; want the fetch's token", r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a caller that reached the retired source during its fetch got no answer")
 	}
 	if strings.Contains(logs.String(), "FCM access token request failed") {
 		t.Fatalf("a token request failed: %s", logs.String())
