@@ -231,3 +231,33 @@ func checkTokenURL(what, s string) error {
 	}
 	return nil
 }
+
+// EncodeServiceAccount writes a service-account key file the way the
+// Google Cloud console does (PKCS#8 private_key), for the demo and tests,
+// which make throwaway keys. tokenURI "" means FCMDefaultTokenURL.
+func EncodeServiceAccount(key *rsa.PrivateKey, clientEmail, privateKeyID, projectID, tokenURI string) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encoding key: %w", err)
+	}
+	if tokenURI == "" {
+		tokenURI = FCMDefaultTokenURL
+	}
+	f := map[string]string{
+		"type":                        "service_account",
+		"project_id":                  projectID,
+		"private_key_id":              privateKeyID,
+		"private_key":                 string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		"client_email":                clientEmail,
+		"client_id":                   "100000000000000000000",
+		"auth_uri":                    "https://accounts.google.com/o/oauth2/auth",
+		"token_uri":                   tokenURI,
+		"auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+		"universe_domain":             "googleapis.com",
+	}
+	out, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding service account: %w", err)
+	}
+	return append(out, '\n'), nil
+}
