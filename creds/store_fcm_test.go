@@ -77,16 +77,8 @@ func TestStoreFCM(t *testing.T) {
 		t.Fatalf("logs: %s", logs.String())
 	}
 	// A new key of the same account: a new source, the old one closed.
-	k2, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const kid2 = "00000000000000000000000000000000000000b2"
-	f.AddServiceAccount(saEmail, kid2, &k2.PublicKey, saProject)
-	data, err := creds.EncodeServiceAccount(k2, saEmail, kid2, saProject, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := newAccountKey(t, f, kid2)
 	if err := os.WriteFile(a, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -156,16 +148,8 @@ func TestStoreReloadNotHeldUpByTokenSource(t *testing.T) {
 
 	// A new key of the account: the reload retires the source whose
 	// request hangs.
-	k2, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const kid2 = "00000000000000000000000000000000000000c3"
-	f.AddServiceAccount(saEmail, kid2, &k2.PublicKey, saProject)
-	data, err := creds.EncodeServiceAccount(k2, saEmail, kid2, saProject, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := newAccountKey(t, f, kid2)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +205,7 @@ func TestStoreReloadNotHeldUpByTokenSource(t *testing.T) {
 	// the caller's deadline) and starts no other; the new key's source gets
 	// its token while the old request still hangs.
 	short, cancelShort := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	_, err = old.Token(short)
+	_, err := old.Token(short)
 	cancelShort()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a caller of the retired source while its request hangs: %v, want its own deadline", err)
@@ -291,16 +275,8 @@ func TestStoreRetireLetsFetchFinish(t *testing.T) {
 
 	// A new key of the account: the reload retires the source whose fetch
 	// is in flight.
-	k2, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const kid2 = "00000000000000000000000000000000000000e5"
-	f.AddServiceAccount(saEmail, kid2, &k2.PublicKey, saProject)
-	data, err := creds.EncodeServiceAccount(k2, saEmail, kid2, saProject, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := newAccountKey(t, f, kid2)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -369,16 +345,8 @@ func TestStoreRetireLetsFetchFinish(t *testing.T) {
 // leaves no token request running.
 func TestStoreFCMConcurrentReloads(t *testing.T) {
 	f := fcmFake(t, fakefcm.Options{})
-	k2, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const kid2 = "00000000000000000000000000000000000000d4"
-	f.AddServiceAccount(saEmail, kid2, &k2.PublicKey, saProject)
-	second, err := creds.EncodeServiceAccount(k2, saEmail, kid2, saProject, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := newAccountKey(t, f, kid2)
 	files := [][]byte{saJSON(t, ""), second}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sa.json")
@@ -474,4 +442,20 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// newAccountKey makes another key of the test service account, known to the
+// fake's token endpoint under kid, and returns its key file.
+func newAccountKey(t *testing.T, f *fakefcm.Server, kid string) []byte {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.AddServiceAccount(saEmail, kid, &k.PublicKey, saProject)
+	data, err := creds.EncodeServiceAccount(k, saEmail, kid, saProject, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
