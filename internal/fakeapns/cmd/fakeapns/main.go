@@ -26,6 +26,7 @@ func main() {
 	caOut := flag.String("ca-out", "", "write the CA certificate (PEM) here")
 	addr := flag.String("addr", "", "listen address (default: a free loopback port)")
 	delay := flag.Duration("delay", 0, "answer every request after this long")
+	goAwayAfter := flag.Int("goaway-after", 0, "end every connection gracefully (GOAWAY) after this many streams, as APNs does; 0: never")
 	flag.Parse()
 	data, err := os.ReadFile(*keyFile)
 	if err != nil {
@@ -35,7 +36,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	fake, err := fakeapns.New(fakeapns.Options{Addr: *addr})
+	fake, err := fakeapns.New(fakeapns.Options{Addr: *addr, GoAwayAfter: *goAwayAfter})
 	if err != nil {
 		fail(err)
 	}
