@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
 	"encoding/json"
 	"io"
@@ -164,9 +165,7 @@ type directClient struct {
 const directPayload = `{"aps":{"alert":{"title":"Hello","body":"World"}}}`
 
 func newDirectClient(env *runEnv, timeout time.Duration) (*directClient, error) {
-	t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": env.teamID, "iat": time.Now().Unix()})
-	t.Header["kid"] = env.keyID
-	signed, err := t.SignedString(env.key)
+	signed, err := ProviderToken(env.key, env.keyID, env.teamID)
 	if err != nil {
 		return nil, err
 	}
@@ -175,6 +174,14 @@ func newDirectClient(env *runEnv, timeout time.Duration) (*directClient, error) 
 		base:   env.fakeURL,
 		bundle: env.bundle, jwt: "bearer " + signed, timeout: timeout,
 	}, nil
+}
+
+// ProviderToken signs an APNs provider token (ES256, kid, iss, iat now) the
+// plain way a hand-written client does: the direct baselines sign one per run.
+func ProviderToken(key *ecdsa.PrivateKey, keyID, teamID string) (string, error) {
+	t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": teamID, "iat": time.Now().Unix()})
+	t.Header["kid"] = keyID
+	return t.SignedString(key)
 }
 
 func (d *directClient) send(ctx context.Context, tok string) string {

@@ -15,7 +15,6 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -34,6 +33,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/pushproxy/pushproxy/internal/batchconn"
+	"github.com/pushproxy/pushproxy/internal/bench"
 )
 
 func main() {
@@ -57,7 +57,9 @@ func main() {
 	check(err)
 	key, err := jwt.ParseECPrivateKeyFromPEM(p8)
 	check(err)
-	auth := "bearer " + sign(key, *keyID, *teamID)
+	tok, err := bench.ProviderToken(key, *keyID, *teamID)
+	check(err)
+	auth := "bearer " + tok
 
 	tlsConf := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, NextProtos: []string{http2.NextProtoTLS}}
 	tr := &http2.Transport{TLSClientConfig: tlsConf}
@@ -137,14 +139,6 @@ type gathered struct {
 }
 
 func (g *gathered) ConnectionState() tls.ConnectionState { return g.tls.ConnectionState() }
-
-func sign(key *ecdsa.PrivateKey, kid, iss string) string {
-	t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": iss, "iat": time.Now().Unix()})
-	t.Header["kid"] = kid
-	s, err := t.SignedString(key)
-	check(err)
-	return s
-}
 
 func check(err error) {
 	if err != nil {
