@@ -176,14 +176,8 @@ func ParseAPNsBody(body []byte) (reason string, timestamp int64) {
 	return b.Reason, b.Timestamp
 }
 
-// FromAPNs normalises a non-200 APNs reply (see ClassifyAPNs).
-func FromAPNs(r APNsReply, now time.Time) *Error {
-	e, _ := ClassifyAPNs(r, now)
-	return e
-}
-
-// ClassifyAPNs is FromAPNs and the retry policy of the answer's row, found
-// once: what the sender does before answering (RetryBackoff, RetryNewConn,
+// ClassifyAPNs normalises a non-200 APNs reply and returns the retry
+// policy of the answer's row, found once: what the sender does before answering (RetryBackoff, RetryNewConn,
 // RetryNewConnOnce, RetryFreshToken, RetryOtherHost or RetryNone), as
 // opposed to the error's Retryable and Action, which tell the caller what
 // to do with the final answer. now is the injected clock, used only for an

@@ -253,15 +253,9 @@ func lookupFCM(table []FCMReason, key, lower string) (FCMReason, bool) {
 	return FCMReason{}, false
 }
 
-// FromFCM normalises FCM's non-2xx answer (see ClassifyFCM).
-func FromFCM(r FCMReply, now time.Time) *Error {
-	e, _ := ClassifyFCM(r, now)
-	return e
-}
-
-// ClassifyFCM is FromFCM and the retry policy of the answer's row: what the
-// sender does before answering (RetryBackoff, RetryFreshToken or
-// RetryNone), as opposed to the error's Retryable and Action, which tell
+// ClassifyFCM normalises FCM's non-2xx answer and returns the retry policy
+// of the answer's row: what the sender does before answering (RetryBackoff,
+// RetryFreshToken or RetryNone), as opposed to the error's Retryable and Action, which tell
 // the caller what to do with the final answer. An answer without a row gets
 // a code from its status: 400 invalid_request, 401 credentials_rejected
 // (after a fresh token), 403 credentials_rejected, 404 recipient_gone, 413

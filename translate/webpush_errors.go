@@ -311,22 +311,17 @@ func containsAny(lower, phrases string) bool {
 	return false
 }
 
-// FromWebPush normalises a push service's non-2xx answer. now is the
-// injected clock, used for an HTTP-date Retry-After. An answer without a row
-// gets a code from its status: 400 invalid_recipient (action fix_request:
-// the service did not say the subscription itself is bad), 401/403
-// credentials_rejected, 404/410 recipient_gone, 413 payload_too_large, 429
-// rate_limited, 5xx upstream_unavailable, 3xx (never followed)
-// invalid_recipient with action resubscribe.
-func FromWebPush(r WebPushReply, now time.Time) *Error {
-	e, _ := ClassifyWebPush(r, now)
-	return e
-}
-
-// ClassifyWebPush is FromWebPush and the retry policy of the answer's row:
-// what the sender does before answering (RetryBackoff, RetryOtherKey or
-// RetryNone), as opposed to the error's Retryable and Action, which tell
-// the caller what to do with the final answer.
+// ClassifyWebPush normalises a push service's non-2xx answer and returns
+// the retry policy of the answer's row: what the sender does before
+// answering (RetryBackoff, RetryOtherKey or RetryNone), as opposed to the
+// error's Retryable and Action, which tell the caller what to do with the
+// final answer. now is the injected clock, used for an HTTP-date
+// Retry-After. An answer without a row gets a code from its status: 400
+// invalid_recipient (action fix_request: the service did not say the
+// subscription itself is bad), 401/403 credentials_rejected, 404/410
+// recipient_gone, 413 payload_too_large, 429 rate_limited, 5xx
+// upstream_unavailable, 3xx (never followed) invalid_recipient with action
+// resubscribe.
 func ClassifyWebPush(r WebPushReply, now time.Time) (*Error, RetryPolicy) {
 	p := parseWebPushReply(r)
 	row, ok := LookupWebPushReason(p.style, r.Status, p.reason, p.text)
