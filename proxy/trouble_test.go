@@ -131,9 +131,12 @@ func TestGoAwayFloodLosesNothing(t *testing.T) {
 // TestConnectionResetNeverResends: the fake drops each connection (TCP
 // RST) at its 50th stream. A notification the server may have processed is
 // answered upstream_unavailable saying it may have been delivered, never
-// re-sent; the others are delivered.
+// re-sent; the others are delivered. The fake allows 25 concurrent streams,
+// so a connection's 50th stream opens only after 25 were answered: both
+// outcomes happen however fast the client writes (with 1,000 allowed, all
+// 1,000 could be on the wire before the reset, as happened once in CI).
 func TestConnectionResetNeverResends(t *testing.T) {
-	h := newHarness(t, harnessOpts{fakeOpts: fakeapns.Options{ResetAfter: 50},
+	h := newHarness(t, harnessOpts{fakeOpts: fakeapns.Options{ResetAfter: 50, MaxConcurrentStreams: 25},
 		mutate: func(c *proxy.Config) { c.MaxInFlight = 10000 }})
 	n := 1000
 	if raceEnabled {
@@ -162,8 +165,8 @@ func TestConnectionResetNeverResends(t *testing.T) {
 		}
 	}
 	t.Logf("%d delivered, %d may have been delivered, %d connections", ok, maybe, h.fake.Conns())
-	if maybe == 0 || ok == 0 {
-		t.Errorf("want both outcomes, got %d delivered and %d failed", ok, maybe)
+	if maybe == 0 || ok < 25 {
+		t.Errorf("want both outcomes (at least 25 delivered), got %d delivered and %d failed", ok, maybe)
 	}
 }
 
