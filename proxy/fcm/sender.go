@@ -42,6 +42,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pushproxy/pushproxy/internal/resend"
+
 	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/translate"
 )
@@ -88,6 +90,9 @@ type Sender struct {
 	base   string
 	client atomic.Pointer[http.Client] // replaced when the trusted roots change
 	skew   creds.Skew                  // this machine's clock against FCM's
+	// resend paces and bounds net/http's own re-sends of a request FCM
+	// did not process (see internal/resend).
+	resend resend.Budget
 }
 
 // New makes a Sender.
@@ -122,14 +127,17 @@ func New(opts Options) (*Sender, error) {
 func (s *Sender) newClient(roots *x509.CertPool) *http.Client {
 	tr := &http.Transport{
 		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: s.opts.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           resend.Dial((&net.Dialer{Timeout: s.opts.DialTimeout, KeepAlive: 30 * time.Second}).DialContext),
 		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConnsPerHost:   16,
-		HTTP2:                 &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
+		// HTTP/2 multiplexes; without a bound a cold start dials one
+		// connection per waiting notification and keeps one.
+		MaxConnsPerHost: 16,
+		HTTP2:           &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
 	}
 	return &http.Client{
 		Transport:     tr,
@@ -271,7 +279,8 @@ func backoff(attempt, retryAfter int) time.Duration {
 // post makes one attempt: FCM's message name and status on success, else
 // the normalised error and its retry policy.
 func (s *Sender) post(ctx context.Context, d Delivery, project, accessToken string) (string, int, *translate.Error, translate.RetryPolicy) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL(project), bytes.NewReader(d.Request.Body))
+	rctx, tracker := s.resend.Track(ctx)
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, s.URL(project), bytes.NewReader(d.Request.Body))
 	if err != nil {
 		e := translate.NewError(translate.CodeCredentialsMissing, "cannot make a request for project "+project, err.Error())
 		e.Platform = translate.PlatformFCM
@@ -285,12 +294,8 @@ func (s *Sender) post(ctx context.Context, d Delivery, project, accessToken stri
 		if s.opts.OnAttempt != nil {
 			s.opts.OnAttempt(time.Since(start), 0)
 		}
-		e := s.transportError(ctx, err)
-		policy := translate.RetryNone
-		if e.Retryable && !e.MaybeDelivered {
-			policy = translate.RetryBackoff
-		}
-		return "", 0, e, policy
+		e := s.transportError(ctx, err, tracker)
+		return "", 0, e, translate.HTTPTransportPolicy(e)
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
 	_ = resp.Body.Close()
@@ -366,28 +371,18 @@ func scrubURLs(msg string) string {
 	return strings.Join(out, " ")
 }
 
-// transportError normalises a failure without an answer. A failure before
-// a connection existed is retried; one after the request was sent is not
-// (FCM may have accepted it).
-func (s *Sender) transportError(ctx context.Context, err error) *translate.Error {
-	var e *translate.Error
-	if ctx.Err() != nil {
-		e = translate.NewError(translate.CodeUpstreamTimeout, "FCM did not answer within the deadline",
-			"raise X-Request-Timeout or request_timeout if FCM is slow from here")
-		e.MaybeDelivered = true
-	} else {
-		var op *net.OpError
-		var dns *net.DNSError
-		dial := (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns)
-		e = translate.NewError(translate.CodeUpstreamUnavailable, "the connection to FCM failed: "+scrubURLs(err.Error()),
-			"check network access to "+hostOf(s.base)+" and upstream.ca_file")
-		if !dial {
-			e.Retryable, e.MaybeDelivered = false, true
-			e.Hint = "the connection failed after the request may have been sent, so it may have been delivered; the caller decides whether to send it again"
-		}
-	}
-	e.Platform = translate.PlatformFCM
-	return e
+// transportError normalises a failure without an answer (see
+// translate.FromHTTPTransport).
+func (s *Sender) transportError(ctx context.Context, err error, tr *resend.Tracker) *translate.Error {
+	var op *net.OpError
+	var dns *net.DNSError
+	return translate.FromHTTPTransport(translate.HTTPTransport{
+		Platform: translate.PlatformFCM, Server: "FCM", Reach: hostOf(s.base),
+		NotProcessed:  tr.NotProcessed(err),
+		Deadline:      ctx.Err() != nil,
+		BeforeConnect: (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns),
+		Detail:        scrubURLs(err.Error()),
+	})
 }
 
 // Preview builds what Send would send, for dry runs: the URL, the headers

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pushproxy/pushproxy/internal/resend"
+
 	"github.com/pushproxy/pushproxy/translate"
 )
 
@@ -47,7 +49,8 @@ func (s *Sender) post(ctx context.Context, u *url.URL, m *translate.WebPushMessa
 		return 0, e, translate.RetryNone
 	}
 	defer release()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	rctx, tracker := s.resend.Track(ctx)
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return 0, translate.InvalidRecipient("to.webpush.endpoint", "cannot make a request to this endpoint"), translate.RetryNone
 	}
@@ -63,8 +66,8 @@ func (s *Sender) post(ctx context.Context, u *url.URL, m *translate.WebPushMessa
 		if s.opts.OnAttempt != nil {
 			s.opts.OnAttempt(time.Since(start), 0)
 		}
-		e := s.transportError(ctx, err)
-		return 0, e, transportPolicy(e)
+		e := s.transportError(ctx, err, tracker)
+		return 0, e, translate.HTTPTransportPolicy(e)
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
 	_ = resp.Body.Close()
@@ -107,42 +110,22 @@ func hidePath(e *translate.Error, u *url.URL) {
 	}
 }
 
-// transportPolicy is what the sender does about a failure without an
-// answer: one before a connection existed (retryable) is retried with
-// back-off; one after the request may have been sent is answered (the
-// caller decides).
-func transportPolicy(e *translate.Error) translate.RetryPolicy {
-	if e.Retryable && e.Code == translate.CodeUpstreamUnavailable {
-		return translate.RetryBackoff
-	}
-	return translate.RetryNone
-}
-
-// transportError normalises a failure without an answer. A failure before
-// a connection existed is retried; one after the request was sent is not
-// (the push service may have accepted it).
-func (s *Sender) transportError(ctx context.Context, err error) *translate.Error {
+// transportError normalises a failure without an answer (see
+// translate.FromHTTPTransport).
+func (s *Sender) transportError(ctx context.Context, err error, tr *resend.Tracker) *translate.Error {
 	var fe *ForbiddenError
-	var e *translate.Error
-	switch {
-	case errors.As(err, &fe):
+	if errors.As(err, &fe) {
 		return forbidden(fe)
-	case ctx.Err() != nil:
-		e = translate.NewError(translate.CodeUpstreamTimeout, "the push service did not answer within the deadline", "raise X-Request-Timeout or request_timeout if the push service is slow from here")
-		// The request may have been written before the deadline passed.
-		e.MaybeDelivered = true
-	default:
-		var op *net.OpError
-		var dns *net.DNSError
-		dial := (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns)
-		e = translate.NewError(translate.CodeUpstreamUnavailable, "the connection to the push service failed: "+scrub(err.Error()), "check network access to the push service and upstream.ca_file")
-		if !dial {
-			e.Retryable, e.MaybeDelivered = false, true
-			e.Hint = "the connection failed after the request may have been sent, so it may have been delivered; the caller decides whether to send it again"
-		}
 	}
-	e.Platform = translate.PlatformWebPush
-	return e
+	var op *net.OpError
+	var dns *net.DNSError
+	return translate.FromHTTPTransport(translate.HTTPTransport{
+		Platform: translate.PlatformWebPush, Server: "the push service", Reach: "the push service",
+		NotProcessed:  tr.NotProcessed(err),
+		Deadline:      ctx.Err() != nil,
+		BeforeConnect: (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns),
+		Detail:        scrub(err.Error()),
+	})
 }
 
 // scrub removes the endpoint URL (whose path is the subscription's secret)

@@ -57,6 +57,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pushproxy/pushproxy/internal/resend"
+
 	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/translate"
 )
@@ -117,6 +119,10 @@ type Sender struct {
 	opts   Options
 	guard  *guard
 	client atomic.Pointer[http.Client] // replaced when the trusted roots change
+	// resend paces and bounds net/http's own re-sends of a request the
+	// push service did not process (a push service draining every
+	// connection would otherwise cost a TLS handshake per millisecond).
+	resend resend.Budget
 
 	mu    sync.Mutex
 	hosts map[string]*hostSlots // in-flight slots per host in use
@@ -154,12 +160,15 @@ func New(opts Options) *Sender {
 	return s
 }
 
+// maxConnsPerHost bounds the connections to one push service host.
+const maxConnsPerHost = 16
+
 // newClient is the shared HTTP client for a set of trusted roots: the
 // guard's dialer, no proxy from the environment, no redirects.
 func (s *Sender) newClient(roots *x509.CertPool) *http.Client {
 	tr := &http.Transport{
 		Proxy:                 nil, // never a proxy from the environment
-		DialContext:           s.guard.dialContext,
+		DialContext:           resend.Dial(s.guard.dialContext),
 		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		ForceAttemptHTTP2:     true,
 		TLSHandshakeTimeout:   10 * time.Second,
@@ -167,6 +176,11 @@ func (s *Sender) newClient(roots *x509.CertPool) *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   32,
+		// At most 16 connections to a push service host: HTTP/2
+		// multiplexes, and without a bound a cold start dials one
+		// connection per waiting notification (300 at once made 365) and
+		// keeps one. A push service on HTTP/1.1 gets 16 at a time.
+		MaxConnsPerHost: maxConnsPerHost,
 	}
 	return &http.Client{
 		Transport: tr,
