@@ -181,6 +181,9 @@ func (s *Sender) newClient(roots *x509.CertPool) *http.Client {
 		// connection per waiting notification (300 at once made 365) and
 		// keeps one. A push service on HTTP/1.1 gets 16 at a time.
 		MaxConnsPerHost: maxConnsPerHost,
+		// A connection silent for 30 s is PINGed and dropped if no answer
+		// comes in 15 s, as for FCM: a dead one is not reused.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
 	}
 	return &http.Client{
 		Transport: tr,
