@@ -76,6 +76,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/pushproxy/pushproxy/internal/h2trouble"
 )
 
 // Options configures a Server. The zero value is a server that behaves like APNs.
@@ -197,7 +199,7 @@ type providerKey struct {
 type conn struct {
 	id       uint64
 	raw      net.Conn
-	fw       *frameWriter // the decrypted connection x/net writes frames to
+	fw       *h2trouble.FrameWriter // the decrypted connection x/net writes frames to
 	streams  atomic.Int64
 	shutdown func() // starts the graceful shutdown (GOAWAY); set before serving
 
@@ -488,7 +490,7 @@ func (s *Server) serveConn(c *conn) {
 		_ = hs.Shutdown(s.ctx)
 	}
 	s.logf("fakeapns: conn %d: open from %s", c.id, c.raw.RemoteAddr())
-	c.fw = &frameWriter{Conn: tc, tls: tc}
+	c.fw = h2trouble.NewFrameWriter(tc)
 	h2s.ServeConn(c.fw, &http2.ServeConnOpts{
 		Context:    s.ctx,
 		BaseConfig: hs,

@@ -8,14 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/net/http2"
 
+	"github.com/pushproxy/pushproxy/internal/h2trouble"
 	"github.com/pushproxy/pushproxy/translate"
 )
 
@@ -150,7 +149,7 @@ func (s *Server) handle(c *conn, w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		panic(http.ErrAbortHandler) // reset the stream; never answer 200 by accident
 	}
-	sid := streamID(r)
+	sid := h2trouble.StreamID(w, r)
 	c.mu.Lock()
 	if c.goAwayLast != 0 && sid > c.goAwayLast {
 		// Above our own GOAWAY's last stream: not processed, not recorded.
@@ -594,35 +593,6 @@ func newUUID() string {
 	return translate.UUIDv4(b)
 }
 
-// streamID returns the HTTP/2 stream ID of a request served by golang.org/x/net/http2, or
-// 0. x/net does not expose it; its request body type holds the stream, so this reads the
-// unexported field by reflection (read-only, set before the handler starts), checking each
-// step, and gives 0 when the layout differs (another x/net version, or a request whose
-// HEADERS frame ended the stream and so has no body).
-func streamID(r *http.Request) uint32 {
-	v := reflect.ValueOf(r.Body)
-	if v.Kind() != reflect.Pointer || v.IsNil() {
-		return 0
-	}
-	v = v.Elem()
-	if v.Kind() != reflect.Struct || v.Type().Name() != "requestBody" || v.Type().PkgPath() != "golang.org/x/net/http2" {
-		return 0
-	}
-	st := v.FieldByName("stream")
-	if st.Kind() != reflect.Pointer || st.IsNil() {
-		return 0
-	}
-	st = st.Elem()
-	if st.Kind() != reflect.Struct {
-		return 0
-	}
-	id := st.FieldByName("id")
-	if id.Kind() != reflect.Uint32 {
-		return 0
-	}
-	return uint32(id.Uint())
-}
-
 // goAwayWithReason writes APNs's kind of GOAWAY (debug data {"reason": …})
 // onto the connection between two of x/net's frames, then closes the
 // connection after a moment.
@@ -632,14 +602,8 @@ func (s *Server) goAwayWithReason(c *conn) {
 	c.mu.Lock()
 	lastStreamID := c.maxStream
 	c.goAwayLast = lastStreamID
-	debug, _ := json.Marshal(struct {
-		Reason string `json:"reason"`
-	}{s.opts.GoAwayReason})
-	var buf bytes.Buffer
-	fr := http2.NewFramer(&buf, nil)
-	_ = fr.WriteGoAway(lastStreamID, s.opts.GoAwayCode, debug)
 	s.logf("fakeapns: conn %d: GOAWAY last=%d reason=%s", c.id, lastStreamID, s.opts.GoAwayReason)
-	c.fw.inject(buf.Bytes())
+	_ = c.fw.Inject(h2trouble.GoAwayFrame(lastStreamID, s.opts.GoAwayCode, s.opts.GoAwayReason))
 	c.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
