@@ -36,6 +36,13 @@
 // answers what [Server.Script] queued for the subscription, else 201 Created
 // with a Location header. Every request is recorded ([Server.Requests]).
 // Endpoints and keys are logged only as fingerprints.
+//
+// Options.Trouble (or [Server.SetTrouble] while it runs) makes the fake's
+// HTTP/2 connections misbehave as a push service or its load balancer may
+// (see [h2trouble.Trouble]): a graceful GOAWAY after every N streams, a
+// GOAWAY with an error code and a reason, a TCP reset, or a GOAWAY on every
+// new connection. A stream refused that way never reaches the checks above
+// and is not recorded; HTTP/1.1 connections are not affected.
 package fakepush
 
 import (
@@ -58,6 +65,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pushproxy/pushproxy/internal/h2trouble"
 	"github.com/pushproxy/pushproxy/internal/testca"
 )
 
@@ -88,6 +96,10 @@ type Options struct {
 	// is valid for 127.0.0.1, ::1 and ServiceHosts); empty means 127.0.0.1 on
 	// a free port.
 	Addr string
+	// Trouble makes HTTP/2 connections misbehave (GOAWAY, reset, drain;
+	// see h2trouble.Trouble); the zero value is none. Streams it refuses
+	// are not recorded. Server.SetTrouble changes it while the server runs.
+	Trouble h2trouble.Trouble
 }
 
 // SubscribeOptions configure one subscription.
@@ -182,6 +194,7 @@ type Server struct {
 	pool  *x509.CertPool
 	hs    *http.Server
 	conns testca.Conns // numbers the accepted connections
+	h2    *h2trouble.Server
 
 	mu      sync.Mutex
 	subs    map[string]*Subscription
@@ -225,9 +238,14 @@ func New(opts Options) (*Server, error) {
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
 	s.conns.Hook(s.hs)
+	s.h2 = h2trouble.Install(s.hs, opts.Trouble, s.logf)
 	go func() { _ = s.hs.Serve(tls.NewListener(ln, tlsConf)) }()
 	return s, nil
 }
+
+// SetTrouble changes Options.Trouble for connections and streams from now
+// on (see h2trouble.Server.Set); the zero value ends it.
+func (s *Server) SetTrouble(t h2trouble.Trouble) { s.h2.Set(t) }
 
 // URL is "https://127.0.0.1:PORT".
 func (s *Server) URL() string { return s.url }
@@ -245,6 +263,7 @@ func (s *Server) CertPool() *x509.CertPool { return s.pool.Clone() }
 // Close stops the server and closes every connection.
 func (s *Server) Close() error {
 	err := s.hs.Close()
+	s.h2.Close()
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}

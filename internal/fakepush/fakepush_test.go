@@ -94,7 +94,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, style string) *fixture {
 	t.Helper()
-	s, err := New(Options{Style: style})
+	return newFixtureOpts(t, Options{Style: style})
+}
+
+func newFixtureOpts(t *testing.T, opts Options) *fixture {
+	t.Helper()
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
