@@ -58,6 +58,14 @@
 // Every request and token fetch is recorded ([Server.Requests],
 // [Server.TokenFetches]). Logs show tokens, access tokens and assertions as
 // fingerprints only.
+//
+// Options.Trouble (or [Server.SetTrouble] while it runs) makes the fake's
+// HTTP/2 connections misbehave as Google's front ends may (see
+// [h2trouble.Trouble]): a graceful GOAWAY after every N streams, a GOAWAY
+// with an error code and a reason, a TCP reset, or a GOAWAY on every new
+// connection. It applies to every HTTP/2 stream, token fetches included
+// (the fake serves both on one address); a stream refused that way is not
+// recorded. HTTP/1.1 connections are not affected.
 package fakefcm
 
 import (
@@ -80,6 +88,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pushproxy/pushproxy/internal/h2trouble"
 	"github.com/pushproxy/pushproxy/internal/testca"
 )
 
@@ -117,6 +126,11 @@ type Options struct {
 	// MaxRecords, if > 0, bounds the send requests kept for Requests: the
 	// oldest are dropped (for benchmarks and the demo). 0 keeps them all.
 	MaxRecords int
+	// Trouble makes HTTP/2 connections misbehave (GOAWAY, reset, drain;
+	// see h2trouble.Trouble), for sends and token fetches alike; the zero
+	// value is none. Streams it refuses are not recorded.
+	// Server.SetTrouble changes it while the server runs.
+	Trouble h2trouble.Trouble
 }
 
 // Response is a scripted answer to a send. A zero Status is 200. An
@@ -262,6 +276,7 @@ type Server struct {
 	pool  *x509.CertPool
 	hs    *http.Server
 	conns testca.Conns // numbers the accepted connections
+	h2    *h2trouble.Server
 
 	mu           sync.Mutex
 	accounts     map[string]*account // by email
@@ -314,9 +329,14 @@ func New(opts Options) (*Server, error) {
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
 	s.conns.Hook(s.hs)
+	s.h2 = h2trouble.Install(s.hs, opts.Trouble, s.logf)
 	go func() { _ = s.hs.Serve(tls.NewListener(ln, tlsConf)) }()
 	return s, nil
 }
+
+// SetTrouble changes Options.Trouble for connections and streams from now
+// on (see h2trouble.Server.Set); the zero value ends it.
+func (s *Server) SetTrouble(t h2trouble.Trouble) { s.h2.Set(t) }
 
 // URL is "https://127.0.0.1:PORT": pushproxy's upstream.fcm_url.
 func (s *Server) URL() string { return s.url }
@@ -335,6 +355,7 @@ func (s *Server) CertPool() *x509.CertPool { return s.pool.Clone() }
 // Close stops the server and closes every connection.
 func (s *Server) Close() error {
 	err := s.hs.Close()
+	s.h2.Close()
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
