@@ -41,7 +41,11 @@ type Trouble struct {
 	// GoAwayAfter, if > 0, makes the server begin a graceful shutdown of a
 	// connection (GOAWAY with NO_ERROR; in-flight streams still complete)
 	// once that many streams have arrived on it, and close the connection
-	// when they are done.
+	// when they are done. The Nth stream reaches the handler only once the
+	// GOAWAY is written, so a client that sends one request at a time
+	// sends the next over a new connection. Streams that arrive once the
+	// shutdown has begun are ignored by x/net (a client sends them again
+	// elsewhere); those that arrived before it are processed.
 	GoAwayAfter int
 	// GoAwayReason, if set, changes what GoAwayAfter does: at the Nth
 	// stream the server sends its own GOAWAY whose last stream ID is that
