@@ -16,10 +16,12 @@ type HTTPTransport struct {
 	// BeforeConnect: the attempt failed before a connection existed (DNS,
 	// TCP connect), so nothing was sent.
 	BeforeConnect bool
-	// NotProcessed, if > 0: that many connections in a row closed or
-	// refused the request before processing it (GOAWAY, REFUSED_STREAM, a
-	// connection drained at once) until pushproxy stopped trying.
-	NotProcessed int
+	// Refused: the server closed or refused, unprocessed, every new
+	// connection lately (GOAWAY, REFUSED_STREAM, a connection drained at
+	// once), and pushproxy stopped dialling it for this notification;
+	// Connections is how many this notification went through.
+	Refused     bool
+	Connections int
 	// Detail is the transport error's text, already scrubbed of secrets.
 	Detail string
 }
@@ -32,14 +34,17 @@ type HTTPTransport struct {
 func FromHTTPTransport(t HTTPTransport) *Error {
 	var e *Error
 	switch {
-	case t.NotProcessed > 0:
-		e = NewError(CodeUpstreamUnavailable,
-			fmt.Sprintf("%s closed or refused %d connections in a row before processing the notification (not delivered)", t.Server, t.NotProcessed),
-			t.Server+" (or a load balancer in front of it) is draining every connection; pushproxy retried with back-off; retry later and check network access to "+t.Reach)
+	case t.Refused:
+		msg := t.Server + " has closed or refused every new connection lately before processing anything; the notification was not sent (not delivered)"
+		if t.Connections > 0 {
+			msg = fmt.Sprintf("%s closed or refused %d connections in a row before processing the notification (not delivered)", t.Server, t.Connections)
+		}
+		e = NewError(CodeUpstreamUnavailable, msg,
+			t.Server+" (or a load balancer in front of it) is draining every connection; pushproxy leaves it alone for a while and retries with back-off; retry later and check network access to "+t.Reach)
 		e.Action = ActionRetryLater
 	case t.Deadline:
 		e = NewError(CodeUpstreamTimeout, t.Server+" did not answer within the deadline",
-			"raise X-Request-Timeout or request_timeout if "+t.Server+" is slow from here")
+			"the request may have reached "+t.Server+" before the deadline, so it may have been delivered; raise X-Request-Timeout or request_timeout if "+t.Server+" is slow from here")
 		// The request may have been written before the deadline passed.
 		e.MaybeDelivered = true
 	default:

@@ -20,10 +20,11 @@ func TestFromHTTPTransport(t *testing.T) {
 		{"refused at connect", with(func(c *HTTPTransport) { c.BeforeConnect = true }), CodeUpstreamUnavailable, true, false, RetryBackoff, "check network access to the push service"},
 		{"lost after sending", base, CodeUpstreamUnavailable, false, true, RetryNone, "may have been delivered"},
 		{"deadline", with(func(c *HTTPTransport) { c.Deadline = true }), CodeUpstreamTimeout, true, true, RetryNone, "raise X-Request-Timeout"},
-		{"drained", with(func(c *HTTPTransport) { c.NotProcessed = 4 }), CodeUpstreamUnavailable, true, false, RetryBackoff, "draining every connection"},
+		{"drained", with(func(c *HTTPTransport) { c.Refused, c.Connections = true, 4 }), CodeUpstreamUnavailable, true, false, RetryBackoff, "draining every connection"},
+		{"left alone", with(func(c *HTTPTransport) { c.Refused = true }), CodeUpstreamUnavailable, true, false, RetryBackoff, "leaves it alone"},
 		// Refused unprocessed wins over a deadline that passed meanwhile:
 		// the refused dial sent nothing.
-		{"drained at the deadline", with(func(c *HTTPTransport) { c.NotProcessed = 2; c.Deadline = true }), CodeUpstreamUnavailable, true, false, RetryBackoff, "draining"},
+		{"drained at the deadline", with(func(c *HTTPTransport) { c.Refused, c.Connections, c.Deadline = true, 2, true }), CodeUpstreamUnavailable, true, false, RetryBackoff, "draining"},
 	}
 	for _, c := range cases {
 		e := FromHTTPTransport(c.in)
@@ -36,7 +37,7 @@ func TestFromHTTPTransport(t *testing.T) {
 		if got := HTTPTransportPolicy(e); got != c.policy {
 			t.Errorf("%s: policy %v, want %v", c.name, got, c.policy)
 		}
-		if c.in.NotProcessed > 0 && (!strings.Contains(e.Message, "not delivered") || !strings.Contains(e.Message, "connections in a row")) {
+		if c.in.Refused && (!strings.Contains(e.Message, "not delivered") || (c.in.Connections > 0) != strings.Contains(e.Message, "connections in a row")) {
 			t.Errorf("%s: message %q", c.name, e.Message)
 		}
 	}

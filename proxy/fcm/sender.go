@@ -90,9 +90,9 @@ type Sender struct {
 	base   string
 	client atomic.Pointer[http.Client] // replaced when the trusted roots change
 	skew   creds.Skew                  // this machine's clock against FCM's
-	// resend paces and bounds net/http's own re-sends of a request FCM
-	// did not process (see internal/resend).
-	resend resend.Budget
+	// pacer paces and bounds new connections for net/http's own re-sends
+	// of a request the server did not process (see internal/resend).
+	pacer *resend.Pacer
 }
 
 // New makes a Sender.
@@ -116,7 +116,7 @@ func New(opts Options) (*Sender, error) {
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 10 * time.Second
 	}
-	s := &Sender{opts: opts, base: "https://" + u.Host}
+	s := &Sender{opts: opts, base: "https://" + u.Host, pacer: resend.NewPacer(0)}
 	s.client.Store(s.newClient(opts.RootCAs))
 	return s, nil
 }
@@ -279,7 +279,7 @@ func backoff(attempt, retryAfter int) time.Duration {
 // post makes one attempt: FCM's message name and status on success, else
 // the normalised error and its retry policy.
 func (s *Sender) post(ctx context.Context, d Delivery, project, accessToken string) (string, int, *translate.Error, translate.RetryPolicy) {
-	rctx, tracker := s.resend.Track(ctx)
+	rctx, tracker := s.pacer.Track(ctx)
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, s.URL(project), bytes.NewReader(d.Request.Body))
 	if err != nil {
 		e := translate.NewError(translate.CodeCredentialsMissing, "cannot make a request for project "+project, err.Error())
@@ -378,7 +378,8 @@ func (s *Sender) transportError(ctx context.Context, err error, tr *resend.Track
 	var dns *net.DNSError
 	return translate.FromHTTPTransport(translate.HTTPTransport{
 		Platform: translate.PlatformFCM, Server: "FCM", Reach: hostOf(s.base),
-		NotProcessed:  tr.NotProcessed(err),
+		Refused:       errors.Is(err, resend.ErrExhausted),
+		Connections:   tr.Dials(),
 		Deadline:      ctx.Err() != nil,
 		BeforeConnect: (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns),
 		Detail:        scrubURLs(err.Error()),

@@ -49,7 +49,7 @@ func (s *Sender) post(ctx context.Context, u *url.URL, m *translate.WebPushMessa
 		return 0, e, translate.RetryNone
 	}
 	defer release()
-	rctx, tracker := s.resend.Track(ctx)
+	rctx, tracker := s.pacer.Track(ctx)
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return 0, translate.InvalidRecipient("to.webpush.endpoint", "cannot make a request to this endpoint"), translate.RetryNone
@@ -121,7 +121,8 @@ func (s *Sender) transportError(ctx context.Context, err error, tr *resend.Track
 	var dns *net.DNSError
 	return translate.FromHTTPTransport(translate.HTTPTransport{
 		Platform: translate.PlatformWebPush, Server: "the push service", Reach: "the push service",
-		NotProcessed:  tr.NotProcessed(err),
+		Refused:       errors.Is(err, resend.ErrExhausted),
+		Connections:   tr.Dials(),
 		Deadline:      ctx.Err() != nil,
 		BeforeConnect: (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns),
 		Detail:        scrub(err.Error()),

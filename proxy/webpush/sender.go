@@ -119,10 +119,9 @@ type Sender struct {
 	opts   Options
 	guard  *guard
 	client atomic.Pointer[http.Client] // replaced when the trusted roots change
-	// resend paces and bounds net/http's own re-sends of a request the
-	// push service did not process (a push service draining every
-	// connection would otherwise cost a TLS handshake per millisecond).
-	resend resend.Budget
+	// pacer paces and bounds new connections for net/http's own re-sends
+	// of a request the server did not process (see internal/resend).
+	pacer *resend.Pacer
 
 	mu    sync.Mutex
 	hosts map[string]*hostSlots // in-flight slots per host in use
@@ -155,7 +154,7 @@ func New(opts Options) *Sender {
 		opts.DialTimeout = 10 * time.Second
 	}
 	g := newGuard(opts.AllowEndpoints, opts.AllowPrivateNetworks, opts.Resolver, opts.DialTimeout)
-	s := &Sender{opts: opts, guard: g, hosts: map[string]*hostSlots{}}
+	s := &Sender{opts: opts, guard: g, hosts: map[string]*hostSlots{}, pacer: resend.NewPacer(0)}
 	s.client.Store(s.newClient(opts.RootCAs))
 	return s
 }
