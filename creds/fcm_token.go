@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pushproxy/pushproxy/internal/resend"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/jwt"
 )
@@ -81,6 +83,7 @@ type FCMTokenSource struct {
 	sa      *ServiceAccount
 	cfg     *jwt.Config
 	client  *http.Client
+	pacer   *resend.Pacer // bounds re-dials of a token endpoint that refuses every connection
 	opts    FCMTokenOptions
 	ctx     context.Context // ends at Close: bounds every fetch
 	cancel  context.CancelFunc
@@ -129,10 +132,16 @@ func NewFCMTokenSource(sa *ServiceAccount, opts FCMTokenOptions) (*FCMTokenSourc
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	client := opts.HTTPClient
+	pacer := resend.NewPacer(0)
 	if client == nil {
+		dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 		client = &http.Client{
 			Transport: &http.Transport{
-				Proxy:               nil,
+				Proxy: nil,
+				// A token endpoint that drains every connection would
+				// otherwise be re-dialled by net/http as fast as
+				// handshakes go until FetchTimeout (see internal/resend).
+				DialContext:         resend.Dial(dialer.DialContext),
 				TLSClientConfig:     &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12},
 				ForceAttemptHTTP2:   true,
 				TLSHandshakeTimeout: 10 * time.Second,
@@ -150,7 +159,7 @@ func NewFCMTokenSource(sa *ServiceAccount, opts FCMTokenOptions) (*FCMTokenSourc
 			Email: sa.ClientEmail, PrivateKey: sa.keyPEM, PrivateKeyID: sa.PrivateKeyID,
 			Scopes: []string{FCMScope}, TokenURL: tokenURL,
 		},
-		client: client, opts: opts, ctx: ctx, cancel: cancel,
+		client: client, pacer: pacer, opts: opts, ctx: ctx, cancel: cancel,
 	}, nil
 }
 
@@ -285,7 +294,7 @@ func (s *FCMTokenSource) fetch(call *fetchCall) {
 	defer s.wg.Done()
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.FetchTimeout)
 	defer cancel()
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, withContext(ctx, s.client))
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, withContext(ctx, s.client, s.pacer))
 	s.fetches.Add(1)
 	tok, err := s.cfg.TokenSource(ctx).Token()
 	if err == nil && (tok.AccessToken == "" || tok.Expiry.IsZero()) {

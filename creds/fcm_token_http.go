@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/pushproxy/pushproxy/internal/resend"
 	"golang.org/x/oauth2"
 )
 
@@ -67,25 +68,27 @@ func tokenError(err error) error {
 	return &FCMTokenError{Err: err}
 }
 
-// withContext is c with every request made under ctx. x/oauth2/jwt posts the
-// assertion without a context (golang/oauth2#799): it takes only the client
-// from ctx, so without this FetchTimeout and Close would not reach a token
-// request the endpoint never answers.
-func withContext(ctx context.Context, c *http.Client) *http.Client {
+// withContext is c with every request made under ctx, tracked by pacer.
+// x/oauth2/jwt posts the assertion without a context (golang/oauth2#799):
+// it takes only the client from ctx, so without this FetchTimeout and
+// Close would not reach a token request the endpoint never answers.
+func withContext(ctx context.Context, c *http.Client, pacer *resend.Pacer) *http.Client {
 	rt := c.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
 	cc := *c
-	cc.Transport = ctxTransport{ctx: ctx, rt: rt}
+	cc.Transport = ctxTransport{ctx: ctx, rt: rt, pacer: pacer}
 	return &cc
 }
 
 type ctxTransport struct {
-	ctx context.Context
-	rt  http.RoundTripper
+	ctx   context.Context
+	rt    http.RoundTripper
+	pacer *resend.Pacer
 }
 
 func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	return t.rt.RoundTrip(r.WithContext(t.ctx))
+	ctx, _ := t.pacer.Track(t.ctx)
+	return t.rt.RoundTrip(r.WithContext(ctx))
 }
