@@ -38,12 +38,28 @@ func TestDrainingUpstreamAnswersNotDelivered(t *testing.T) {
 		}
 	}
 	t.Run("single, re-sends run out", func(t *testing.T) {
+		start, c0 := time.Now(), h.fake.Conns()
 		a := h.post("/v1/notifications", alert(h.token()), "X-Request-Timeout", "30")
 		if a.Status != 503 {
 			t.Fatalf("status %d: %s", a.Status, a.Raw)
 		}
 		e, _ := a.Body["error"].(map[string]any)
 		check(t, string(a.Raw), nil, nil, e)
+		// Six connections refused whole, then the answer (it was 100, one
+		// per re-send, as fast as handshakes go).
+		if c, d := h.fake.Conns()-c0, time.Since(start); c > 6 || d > 5*time.Second {
+			t.Errorf("%d connections in %v", c, d)
+		}
+		// The pool now leaves the host alone (500 ms, then 1 s at a time):
+		// the next notification opens at most one connection (when a rest
+		// ends while it retries with back-off).
+		c := h.fake.Conns()
+		a = h.post("/v1/notifications", alert(h.token()))
+		e, _ = a.Body["error"].(map[string]any)
+		check(t, string(a.Raw), nil, nil, e)
+		if h.fake.Conns() > c+1 {
+			t.Errorf("a resting pool dialled %d connections", h.fake.Conns()-c)
+		}
 	})
 	t.Run("single, deadline between re-sends", func(t *testing.T) {
 		a := h.post("/v1/notifications", alert(h.token()), "X-Request-Timeout", "0.05")
@@ -76,8 +92,10 @@ func TestDrainingUpstreamAnswersNotDelivered(t *testing.T) {
 	if n := len(h.fake.Requests()); n != 0 {
 		t.Errorf("the fake processed %d requests on connections it refused", n)
 	}
-	// The server is still alive and delivers once the upstream recovers.
+	// The server is still alive and delivers once the upstream recovers
+	// (within a second: the longest the pool leaves a draining host alone).
 	h.fake.SetDrainNew(false)
+	time.Sleep(time.Second)
 	if a := h.post("/v1/notifications", alert(h.token())); a.Status != 200 {
 		t.Fatalf("after recovery: %d %s", a.Status, a.Raw)
 	}

@@ -84,7 +84,7 @@ func APNsNotSent(goAwayReason string, deadline bool, connections int) *Error {
 			"APNs kept refusing new streams (GOAWAY or REFUSED_STREAM); retry later, or raise X-Request-Timeout if this repeats")
 	} else {
 		e = NewError(CodeUpstreamUnavailable,
-			fmt.Sprintf("APNs refused the notification on %d connections in a row (not delivered)", connections),
+			fmt.Sprintf("APNs refused the notification on %d connection%s in a row (not delivered)", connections, plural(connections)),
 			"APNs (or a load balancer in front of it) is draining every connection; retry later and check network access to the APNs host")
 	}
 	e.Retryable, e.Action, e.Platform = true, ActionRetryLater, PlatformAPNs
@@ -117,4 +117,12 @@ func APNsAfterOtherHost(e *Error, switched bool, env string) {
 		}
 		e.Hint += " (the token belongs to the " + env + " environment)"
 	}
+}
+
+// plural is "s" unless n is 1.
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

@@ -26,6 +26,7 @@ type outcome struct {
 	err         *translate.Error
 	wrote       bool // the request's headers were written to a connection
 	unprocessed bool // the server surely did not process it: safe to re-send
+	drainedHost bool // not sent: the pool rests after APNs refused every recent connection whole
 }
 
 // Errors of x/net/http2 that say a stream was not processed. x/net does not
@@ -77,6 +78,9 @@ func (b *sentBody) Close() error { return nil }
 // roundTrip makes one attempt on a pooled connection.
 func (s *Sender) roundTrip(ctx context.Context, p *pool, r *translate.APNsRequest, auth string) outcome {
 	conn, err := p.get(ctx)
+	if errors.Is(err, errDraining) {
+		return outcome{unprocessed: true, drainedHost: true}
+	}
 	if err != nil {
 		return outcome{err: s.transportError(ctx, nil, err, false)}
 	}
@@ -109,6 +113,7 @@ func (s *Sender) roundTrip(ctx context.Context, p *pool, r *translate.APNsReques
 		}
 		return outcome{conn: conn, wrote: w, err: s.transportError(ctx, conn, err, w)}
 	}
+	p.answered()
 	s.skew.Note(resp.Header.Get("Date"), s.opts.Now())
 	reply := &translate.APNsReply{Status: resp.StatusCode, APNsID: resp.Header.Get("apns-id")}
 	if resp.StatusCode == http.StatusOK {
@@ -164,15 +169,13 @@ func (s *Sender) transportError(ctx context.Context, conn *pconn, err error, wro
 
 // notSent is the error of a notification whose re-sends ran out or whose
 // deadline passed between them (translate.APNsNotSent), with the reason of
-// the last GOAWAY seen.
-func (s *Sender) notSent(ctx context.Context, conn *pconn, resends int) *translate.Error {
+// g, the last GOAWAY seen (nil: none).
+func (s *Sender) notSent(ctx context.Context, g *goAwayInfo, resends int) *translate.Error {
 	reason := ""
-	if conn != nil {
-		if g := conn.goAway.Load(); g != nil {
-			reason = g.Reason
-			if reason == "" {
-				reason = "GOAWAY " + g.ErrCode.String()
-			}
+	if g != nil {
+		reason = g.Reason
+		if reason == "" {
+			reason = "GOAWAY " + g.ErrCode.String()
 		}
 	}
 	return translate.APNsNotSent(reason, ctx.Err() != nil, resends+1)

@@ -77,6 +77,44 @@ type pool struct {
 	closed  bool
 	waiters atomic.Int64  // callers waiting on changed
 	gets    atomic.Uint64 // every 256th get takes the slow path, which prunes
+	// drained counts the connections in a row that APNs refused whole
+	// (GOAWAY naming last stream 0) with no answer since; from the
+	// maxDrained-th, the pool rests: no dial before restUntil (unix ns),
+	// and callers needing one are refused at once (errDraining).
+	drained   atomic.Int32
+	restUntil atomic.Int64
+	lastDrain atomic.Pointer[goAwayInfo] // the latest such GOAWAY
+}
+
+// errDraining: the pool is resting after APNs refused every recent
+// connection whole; nothing was sent.
+var errDraining = errors.New("APNs refused every recent connection whole (GOAWAY, last stream 0)")
+
+// noteDrained counts a connection APNs refused whole and, from the
+// maxDrained-th in a row, rests the pool for 500 ms, then 1 s each time:
+// a host that drains every connection (a load balancer going out of
+// service) is not re-dialled as fast as handshakes go, and a host that
+// recovers is used again within a second.
+func (p *pool) noteDrained(g goAwayInfo) {
+	p.lastDrain.Store(&g)
+	if n := p.drained.Add(1); n >= maxDrained {
+		rest := min(500*time.Millisecond<<min(n-maxDrained, 16), time.Second)
+		p.restUntil.Store(time.Now().Add(rest).UnixNano())
+	}
+}
+
+// answered notes an answer from APNs: the pool dials at once again.
+func (p *pool) answered() {
+	if p.drained.Load() != 0 {
+		p.drained.Store(0)
+		p.restUntil.Store(0)
+	}
+}
+
+// resting reports whether the pool refuses to dial now.
+func (p *pool) resting() bool {
+	u := p.restUntil.Load()
+	return u != 0 && time.Now().UnixNano() < u
 }
 
 type dialCall struct {
@@ -178,6 +216,10 @@ func (p *pool) get(ctx context.Context) (*pconn, error) {
 			return found, nil
 		}
 		call := p.dialing
+		if call == nil && usable < p.maxConns && p.resting() {
+			p.mu.Unlock()
+			return nil, errDraining
+		}
 		if call == nil && usable < p.maxConns {
 			call = &dialCall{done: make(chan struct{})}
 			p.dialing = call
@@ -260,6 +302,9 @@ func (p *pool) connect(ctx context.Context) (*pconn, error) {
 	c := &pconn{id: p.serial.Add(1)}
 	on := func(g goAwayInfo) {
 		c.goAway.Store(&g)
+		if g.LastStreamID == 0 {
+			p.noteDrained(g)
+		}
 		reason := g.Reason
 		if reason == "" {
 			reason = "GOAWAY " + g.ErrCode.String()

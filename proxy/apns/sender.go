@@ -37,6 +37,12 @@ const (
 	DefaultDevelopmentURL = "https://api.sandbox.push.apple.com"
 )
 
+// maxDrained bounds the connections one notification goes through that
+// APNs refuses whole (GOAWAY naming last stream 0, as a draining load
+// balancer sends): then it is answered "not delivered". After as many in
+// a row the pool rests (see pool.noteDrained).
+const maxDrained = 6
+
 // Options configure a Sender.
 type Options struct {
 	ProductionURL  string         // "" → DefaultProductionURL
@@ -284,7 +290,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 		return nil, translate.NewError(translate.CodeCredentialsMissing, "cannot sign an APNs provider token", err.Error())
 	}
 	refreshed, switched, newConnRetried := false, false, false
-	attempts, tries, resends := 0, 0, 0
+	attempts, tries, resends, drained := 0, 0, 0, 0
 	var lastConn *pconn // the connection of the latest attempt (for a GOAWAY's reason)
 	var last *translate.Error
 	for {
@@ -308,13 +314,23 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 			lastConn = out.conn
 		}
 		if out.unprocessed {
-			if ctx.Err() == nil && resends < s.opts.MaxResends {
+			if out.conn != nil && refusedAll(out.conn) {
+				drained++
+			}
+			if ctx.Err() == nil && resends < s.opts.MaxResends && drained < maxDrained && !out.drainedHost {
 				resends++
 				continue
 			}
-			// Re-sends ran out, or the deadline passed between them: the
-			// notification surely was not delivered.
-			out.err = s.notSent(ctx, out.conn, resends)
+			// Re-sends ran out, the deadline passed between them, or APNs
+			// drains every connection: the notification surely was not
+			// delivered.
+			var g *goAwayInfo
+			if out.conn != nil {
+				g = out.conn.goAway.Load()
+			} else if out.drainedHost {
+				g = p.lastDrain.Load()
+			}
+			out.err = s.notSent(ctx, g, resends)
 		}
 		tries++
 		if out.err == nil && out.reply == nil {
