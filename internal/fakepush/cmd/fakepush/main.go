@@ -4,6 +4,14 @@
 // writes the subscription ({endpoint, keys}) and its CA to files, prints its
 // URL on standard output, and runs until SIGTERM/SIGINT. It forgets the
 // requests it records every second, so a long run does not grow it.
+//
+// To try pushproxy against a push service in trouble from outside:
+// -goaway-after N ends every HTTP/2 connection gracefully after N streams,
+// -reset-after N drops it (TCP RST) at its Nth stream, -drain answers every
+// new connection with GOAWAY (last stream 0) and closes it; SIGUSR1 turns
+// draining on and off while it runs. The connections accepted so far are
+// printed on standard error whenever the count changes (at most once a
+// second).
 package main
 
 import (
@@ -17,6 +25,7 @@ import (
 	"time"
 
 	"github.com/pushproxy/pushproxy/internal/fakepush"
+	"github.com/pushproxy/pushproxy/internal/h2trouble"
 )
 
 func main() {
@@ -24,6 +33,9 @@ func main() {
 	subOut := flag.String("sub-out", "", "write the subscription JSON ({endpoint, keys}) here")
 	caOut := flag.String("ca-out", "", "write the CA certificate (PEM) here")
 	addr := flag.String("addr", "", "listen address (default: a free loopback port)")
+	goAwayAfter := flag.Int("goaway-after", 0, "end every HTTP/2 connection gracefully (GOAWAY) after this many streams; 0: never")
+	resetAfter := flag.Int("reset-after", 0, "drop every HTTP/2 connection (TCP RST) at this stream; 0: never")
+	drain := flag.Bool("drain", false, "answer every new HTTP/2 connection with GOAWAY (last stream 0) and close it; SIGUSR1 toggles")
 	flag.Parse()
 	data, err := os.ReadFile(*vapidFile)
 	if err != nil {
@@ -35,7 +47,8 @@ func main() {
 	if err := json.Unmarshal(data, &k); err != nil || k.PublicKey == "" {
 		fail(fmt.Errorf("%s: not a web-push JSON key file", *vapidFile))
 	}
-	fake, err := fakepush.New(fakepush.Options{Addr: *addr})
+	trouble := h2trouble.Trouble{GoAwayAfter: *goAwayAfter, ResetAfter: *resetAfter, DrainNew: *drain}
+	fake, err := fakepush.New(fakepush.Options{Addr: *addr, Trouble: trouble})
 	if err != nil {
 		fail(err)
 	}
@@ -54,14 +67,26 @@ func main() {
 	fmt.Println(fake.URL())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	conns := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-usr1:
+			trouble.DrainNew = !trouble.DrainNew
+			fake.SetTrouble(trouble)
+			fmt.Fprintln(os.Stderr, "fakepush: drain", trouble.DrainNew)
 		case <-tick.C:
 			fake.Reset()
+			if n := fake.Conns(); n != conns {
+				conns = n
+				fmt.Fprintln(os.Stderr, "fakepush: connections", n)
+			}
 		}
 	}
 }
