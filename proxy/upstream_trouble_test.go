@@ -32,7 +32,7 @@ func wpOutcome(t *testing.T, w *wpHarness, a answer, sub *fakepush.Subscription)
 			t.Errorf("delivered, but reached the service %d times", n)
 		}
 		return "delivered"
-	case a.code() == "upstream_unavailable" && a.errField("retryable") == true && strings.Contains(a.errField("message").(string), "not delivered"):
+	case (a.code() == "upstream_unavailable" || a.code() == "upstream_timeout") && a.errField("retryable") == true && strings.Contains(a.errField("message").(string), "not delivered"):
 		if n != 0 {
 			t.Errorf("answered not delivered, but reached the service %d times: %s", n, a.Raw)
 		}

@@ -74,14 +74,19 @@ func APNsTransportPolicy(e *Error) RetryPolicy {
 // APNsNotSent is the error of a notification that every connection refused
 // before processing it (GOAWAY with a lower last stream ID, REFUSED_STREAM,
 // a connection that closed before the request was written) until the
-// re-sends ran out (connections tried) or the deadline passed: it was
-// surely not delivered, so the caller may send it again.
+// re-sends ran out (connections tried; 0: pushproxy is leaving a host that
+// drains every connection alone and tried none) or the deadline passed: it
+// was surely not delivered, so the caller may send it again.
 func APNsNotSent(goAwayReason string, deadline bool, connections int) *Error {
 	var e *Error
 	if deadline {
 		e = NewError(CodeUpstreamTimeout,
 			"APNs did not take the notification before the deadline (not delivered)",
 			"APNs kept refusing new streams (GOAWAY or REFUSED_STREAM); retry later, or raise X-Request-Timeout if this repeats")
+	} else if connections == 0 {
+		e = NewError(CodeUpstreamUnavailable,
+			"APNs has refused every new connection lately before processing anything; the notification was not sent (not delivered)",
+			"APNs (or a load balancer in front of it) is draining every connection; pushproxy leaves it alone for up to a second at a time; retry later and check network access to the APNs host")
 	} else {
 		e = NewError(CodeUpstreamUnavailable,
 			fmt.Sprintf("APNs refused the notification on %d connection%s in a row (not delivered)", connections, plural(connections)),

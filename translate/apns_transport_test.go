@@ -46,6 +46,12 @@ func TestAPNsNotSent(t *testing.T) {
 	if e := APNsNotSent("", true, 3); e.Code != CodeUpstreamTimeout || !e.Retryable || e.Upstream != nil {
 		t.Errorf("%+v", e)
 	}
+	if e := APNsNotSent(APNsShutdown, false, 0); e.Code != CodeUpstreamUnavailable || !e.Retryable || !strings.Contains(e.Message, "not sent") || strings.Contains(e.Message, "connections in a row") {
+		t.Errorf("resting pool: %+v", e)
+	}
+	if e := APNsNotSent(APNsShutdown, false, 1); !strings.Contains(e.Message, "on 1 connection in a row") {
+		t.Errorf("one connection: %+v", e)
+	}
 }
 
 func TestAPNsAfterOtherHost(t *testing.T) {

@@ -17,10 +17,12 @@ func TestFromHTTPTransport(t *testing.T) {
 		policy    RetryPolicy
 		says      string
 	}{
-		{"refused at connect", with(func(c *HTTPTransport) { c.BeforeConnect = true }), CodeUpstreamUnavailable, true, false, RetryBackoff, "check network access to the push service"},
+		{"refused at connect", with(func(c *HTTPTransport) { c.NotSent = true }), CodeUpstreamUnavailable, true, false, RetryBackoff, "check network access to the push service"},
+		{"deadline before sending", with(func(c *HTTPTransport) { c.NotSent, c.Deadline = true, true }), CodeUpstreamTimeout, true, false, RetryNone, "raise X-Request-Timeout"},
 		{"lost after sending", base, CodeUpstreamUnavailable, false, true, RetryNone, "may have been delivered"},
-		{"deadline", with(func(c *HTTPTransport) { c.Deadline = true }), CodeUpstreamTimeout, true, true, RetryNone, "raise X-Request-Timeout"},
+		{"deadline", with(func(c *HTTPTransport) { c.Deadline = true }), CodeUpstreamTimeout, true, true, RetryNone, "may have been delivered"},
 		{"drained", with(func(c *HTTPTransport) { c.Refused, c.Connections = true, 4 }), CodeUpstreamUnavailable, true, false, RetryBackoff, "draining every connection"},
+		{"drained, one connection", with(func(c *HTTPTransport) { c.Refused, c.Connections = true, 1 }), CodeUpstreamUnavailable, true, false, RetryBackoff, "draining every connection"},
 		{"left alone", with(func(c *HTTPTransport) { c.Refused = true }), CodeUpstreamUnavailable, true, false, RetryBackoff, "leaves it alone"},
 		// Refused unprocessed wins over a deadline that passed meanwhile:
 		// the refused dial sent nothing.
@@ -34,10 +36,13 @@ func TestFromHTTPTransport(t *testing.T) {
 		if !strings.Contains(e.Hint, c.says) {
 			t.Errorf("%s: hint %q does not say %q", c.name, e.Hint, c.says)
 		}
+		if c.in.Connections == 1 && !strings.Contains(e.Message, "1 connection in a row") {
+			t.Errorf("%s: message %q", c.name, e.Message)
+		}
 		if got := HTTPTransportPolicy(e); got != c.policy {
 			t.Errorf("%s: policy %v, want %v", c.name, got, c.policy)
 		}
-		if c.in.Refused && (!strings.Contains(e.Message, "not delivered") || (c.in.Connections > 0) != strings.Contains(e.Message, "connections in a row")) {
+		if c.in.Refused && (!strings.Contains(e.Message, "not delivered") || (c.in.Connections > 0) != strings.Contains(e.Message, "in a row")) {
 			t.Errorf("%s: message %q", c.name, e.Message)
 		}
 	}

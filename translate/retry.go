@@ -78,6 +78,14 @@ func Backoff(attempt, retryAfter int, base, ceiling time.Duration, rnd func(time
 	return ceil/2 + rnd(ceil/2+1)
 }
 
+// ReachedUpstream reports whether an attempt that ended with this status
+// (0: no answer) and error counts among those that reached the upstream:
+// it was answered, or it may have been delivered. An attempt refused or
+// failed before its request was sent does not count.
+func ReachedUpstream(status int, e *Error) bool {
+	return status != 0 || e == nil || e.MaybeDelivered
+}
+
 // WithAttempts adds to the message of a final error how many attempts
 // reached the upstream, when there was more than one.
 func WithAttempts(e *Error, attempts int) *Error {

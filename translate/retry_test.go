@@ -41,3 +41,23 @@ func TestRetryAfterSeconds(t *testing.T) {
 		}
 	}
 }
+
+func TestReachedUpstream(t *testing.T) {
+	maybe := NewError(CodeUpstreamUnavailable, "lost", "h")
+	maybe.MaybeDelivered = true
+	cases := []struct {
+		status int
+		e      *Error
+		want   bool
+	}{
+		{200, nil, true},
+		{429, NewError(CodeRateLimited, "slow down", "h"), true},
+		{0, maybe, true},
+		{0, NewError(CodeUpstreamUnavailable, "refused before sending", "h"), false},
+	}
+	for _, c := range cases {
+		if got := ReachedUpstream(c.status, c.e); got != c.want {
+			t.Errorf("ReachedUpstream(%d, %v) = %v", c.status, c.e, got)
+		}
+	}
+}

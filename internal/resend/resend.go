@@ -12,18 +12,21 @@
 // request made 2,326 connections in 3 s and then failed with "context
 // deadline exceeded", which said nothing of whether it was delivered.
 //
-// A [Pacer] watches, per host, whether it answers. While a host has
-// answered nothing for a second, each request may dial it a few times
-// ([Dial] wraps the transport's dialer); the next dial is refused with
-// [ErrExhausted], and the host is left alone for a while (100 ms, doubling
-// up to 1 s while it keeps refusing, so a host that recovers is used again
-// within a second): every request's dial to it is refused at once until
-// then. A host that answers is dialled freely.
+// With a [Pacer], each request may dial a few times ([Dial] wraps the
+// transport's dialer; a request on a healthy host dials once at most); the
+// next dial is refused with [ErrExhausted], and the host is left alone for
+// a while (100 ms, doubling up to 1 s while it keeps refusing, so a host
+// that recovers is used again within a second): every request's dial to
+// it is refused at once until then, and an answer from it ends that.
 //
 // A request dials again only when net/http re-sends it, which it does
-// only for requests the server did not process, and a refused dial sends
-// nothing: a request that fails with ErrExhausted was not delivered, and
-// the caller may send it again.
+// only for requests the server did not process (GOAWAY above the
+// request's stream, REFUSED_STREAM, a connection closed before the request
+// was written; and, for servers known to send it wrongly, a
+// RST_STREAM(PROTOCOL_ERROR) from the peer, golang/go#47635), and a refused
+// dial sends nothing: a request that fails with ErrExhausted was not
+// delivered, and the caller may send it again. [Tracker.Sent] says whether
+// a request that failed otherwise wrote anything in its latest attempt.
 package resend
 
 import (
@@ -32,48 +35,47 @@ import (
 	"net"
 	"net/http/httptrace"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// ErrExhausted is the error of a request refused a new connection to a
-// host that closed or refused, unprocessed, every recent one.
+// ErrExhausted is the error of a request refused a new connection: it
+// spent its dials on connections that processed nothing, or its host
+// refuses every new connection lately and is being left alone.
 var ErrExhausted = errors.New("the server closed or refused every new connection before processing a request")
 
 // DialFunc is the shape of net/http.Transport.DialContext.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 const (
-	// recentlyAnswered is how long an answer from a host exempts its new
-	// connections from counting.
-	recentlyAnswered = time.Second
 	// restBase and restCeiling bound how long a refusing host is left
 	// alone: restBase·2^(strikes-1), at most restCeiling.
 	restBase    = 100 * time.Millisecond
 	restCeiling = time.Second
-	// maxHosts is how many hosts a Pacer remembers before it forgets
-	// those not heard from for a minute.
+	// maxHosts bounds the hosts a Pacer holds state for (hosts left alone
+	// lately); beyond it the stalest is forgotten.
 	maxHosts = 256
 )
 
-// Pacer holds, per host, when it last answered and whether it is being
-// left alone. One Pacer serves one transport; its memory is bounded.
+// Pacer holds the hosts being left alone. One Pacer serves one transport.
+// It holds state only for hosts that refused a request's every dial since
+// they last answered, at most maxHosts of them.
 type Pacer struct {
 	attempts int
 	now      func() time.Time
 
+	n     atomic.Int32 // len(hosts), read without the lock on every answer
 	mu    sync.Mutex
 	hosts map[string]*host // by host:port
 }
 
 type host struct {
-	answered  time.Time // last response
-	touched   time.Time // last use, for forgetting
-	strikes   int       // requests that spent their dials in a row
+	strikes   int       // rests in a row without an answer
 	restUntil time.Time // dials refused at once until then
 }
 
-// NewPacer makes a Pacer that lets each request dial a host that answers
-// nothing at most attempts times (0 means 6).
+// NewPacer makes a Pacer that lets each request dial at most attempts
+// times (0 means 6).
 func NewPacer(attempts int) *Pacer {
 	if attempts <= 0 {
 		attempts = 6
@@ -81,46 +83,90 @@ func NewPacer(attempts int) *Pacer {
 	return &Pacer{attempts: attempts, now: time.Now, hosts: map[string]*host{}}
 }
 
-// hostLocked returns the state of addr, making it if need be.
-func (p *Pacer) hostLocked(addr string, now time.Time) *host {
-	h, ok := p.hosts[addr]
-	if !ok {
-		if len(p.hosts) >= maxHosts {
-			for a, o := range p.hosts {
-				if now.Sub(o.touched) > time.Minute {
-					delete(p.hosts, a)
-				}
-			}
-		}
-		h = &host{}
-		p.hosts[addr] = h
+// noteAnswer forgets addr's state: it answered.
+func (p *Pacer) noteAnswer(addr string) {
+	if p.n.Load() == 0 {
+		return
 	}
-	h.touched = now
-	return h
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.hosts[addr]; ok {
+		delete(p.hosts, addr)
+		p.n.Store(int32(len(p.hosts)))
+	}
 }
 
-func (p *Pacer) noteAnswer(addr string) {
+// resting reports whether addr is being left alone.
+func (p *Pacer) resting(addr string) bool {
+	if p.n.Load() == 0 {
+		return false
+	}
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	h := p.hostLocked(addr, now)
-	h.answered, h.strikes, h.restUntil = now, 0, time.Time{}
+	h, ok := p.hosts[addr]
+	return ok && now.Before(h.restUntil)
 }
 
-// Tracker counts the connections dialled for one request while its host
-// answered nothing.
+// strike leaves addr alone for a while, longer each time in a row; a host
+// already resting is not struck again.
+func (p *Pacer) strike(addr string) {
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h, ok := p.hosts[addr]
+	if !ok {
+		if len(p.hosts) >= maxHosts {
+			p.forgetStalestLocked()
+		}
+		h = &host{}
+		p.hosts[addr] = h
+		p.n.Store(int32(len(p.hosts)))
+	}
+	if now.Before(h.restUntil) {
+		return
+	}
+	h.strikes++
+	h.restUntil = now.Add(min(restBase<<min(h.strikes-1, 16), restCeiling))
+}
+
+// forgetStalestLocked forgets the host whose rest ended longest ago.
+func (p *Pacer) forgetStalestLocked() {
+	var stalest string
+	var at time.Time
+	for a, h := range p.hosts {
+		if stalest == "" || h.restUntil.Before(at) {
+			stalest, at = a, h.restUntil
+		}
+	}
+	delete(p.hosts, stalest)
+}
+
+// Tracker follows one request: the connections dialled for it, and
+// whether its latest attempt wrote its request.
 type Tracker struct {
 	mu    sync.Mutex
 	addr  string // host:port, from httptrace's GetConn
 	dials int
+	sent  bool // the latest attempt wrote its headers
 }
 
-// Dials is how many connections were dialled for the request while its
-// host answered nothing.
+// Dials is how many connections were dialled for the request.
 func (t *Tracker) Dials() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.dials
+}
+
+// Sent reports whether the request's latest attempt wrote its headers
+// (httptrace's WroteHeaders; x/net calls it even when the write failed).
+// When a request failed and Sent is false, it was not sent: net/http makes
+// another attempt only after one the server did not process, and the
+// latest wrote nothing.
+func (t *Tracker) Sent() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sent
 }
 
 type ctxKey struct{}
@@ -133,13 +179,19 @@ type tracked struct {
 // Track returns a context for one request whose dials Dial counts and
 // bounds, and the request's Tracker. Its httptrace hooks only take note
 // (x/net's HTTP/2 pool calls GetConn holding its lock): GetConn of the
-// request's host, GotFirstResponseByte of the host's answer.
+// request's host and of a new attempt, WroteHeaders of a write,
+// GotFirstResponseByte of the host's answer.
 func (p *Pacer) Track(ctx context.Context) (context.Context, *Tracker) {
 	t := &Tracker{}
 	trace := &httptrace.ClientTrace{
 		GetConn: func(addr string) {
 			t.mu.Lock()
-			t.addr = addr
+			t.addr, t.sent = addr, false
+			t.mu.Unlock()
+		},
+		WroteHeaders: func() {
+			t.mu.Lock()
+			t.sent = true
 			t.mu.Unlock()
 		},
 		GotFirstResponseByte: func() {
@@ -155,24 +207,19 @@ func (p *Pacer) Track(ctx context.Context) (context.Context, *Tracker) {
 
 // admit decides a dial of addr for t: nil, or ErrExhausted.
 func (p *Pacer) admit(t *Tracker, addr string) error {
-	now := p.now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	h := p.hostLocked(addr, now)
-	if now.Sub(h.answered) < recentlyAnswered {
-		return nil
-	}
-	if now.Before(h.restUntil) {
+	if p.resting(addr) {
 		return ErrExhausted
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.dials >= p.attempts {
-		h.strikes++
-		h.restUntil = now.Add(min(restBase<<min(h.strikes-1, 16), restCeiling))
+	spent := t.dials >= p.attempts
+	if !spent {
+		t.dials++
+	}
+	t.mu.Unlock()
+	if spent {
+		p.strike(addr)
 		return ErrExhausted
 	}
-	t.dials++
 	return nil
 }
 

@@ -88,8 +88,10 @@ func post(ctx context.Context, c *http.Client, url string) (*http.Response, erro
 	return resp, err
 }
 
-// TestWithoutBudgetLoops shows the problem: without a Budget, net/http
-// re-dials a draining server as fast as handshakes go until the deadline.
+// TestWithoutBudgetLoops pins the behaviour this package exists for:
+// without a Pacer, net/http re-dials a draining server as fast as
+// handshakes go until the deadline. If this fails, net/http changed:
+// revisit the package.
 func TestWithoutBudgetLoops(t *testing.T) {
 	d := newDrainServer(t, 1<<40)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -98,10 +100,15 @@ func TestWithoutBudgetLoops(t *testing.T) {
 	if err == nil {
 		t.Fatal("a draining server answered")
 	}
-	t.Logf("without a budget: %d connections in 300 ms, then %v", d.conns.Load(), err)
-	if d.conns.Load() < 20 {
-		t.Skipf("only %d connections: net/http no longer loops; the budget may be unneeded", d.conns.Load())
+	t.Logf("without a Pacer: %d connections in 300 ms, then %v", d.conns.Load(), err)
+	if d.conns.Load() < 10 {
+		t.Errorf("only %d connections: net/http no longer loops", d.conns.Load())
 	}
+}
+
+// notSent reports whether a failed request surely sent nothing.
+func notSent(err error, tr *resend.Tracker) bool {
+	return err != nil && (errors.Is(err, resend.ErrExhausted) || !tr.Sent())
 }
 
 func TestExhaustedAgainstDrainingServer(t *testing.T) {
@@ -110,55 +117,56 @@ func TestExhaustedAgainstDrainingServer(t *testing.T) {
 	p := resend.NewPacer(4)
 	ctx, tr := p.Track(context.Background())
 	_, err := post(ctx, c, d.srv.URL)
-	if !errors.Is(err, resend.ErrExhausted) {
-		t.Fatalf("error %v, want ErrExhausted", err)
+	if !errors.Is(err, resend.ErrExhausted) || tr.Sent() {
+		t.Fatalf("error %v (sent %v), want ErrExhausted", err, tr.Sent())
 	}
 	if got := d.conns.Load(); got != 4 || tr.Dials() != 4 {
 		t.Errorf("%d connections, %d dials counted, want 4 for a budget of 4", got, tr.Dials())
 	}
-	// The host is left alone for 100 ms: the next request opens nothing.
-	ctx, tr = p.Track(context.Background())
-	if _, err := post(ctx, c, d.srv.URL); !errors.Is(err, resend.ErrExhausted) || tr.Dials() != 0 || d.conns.Load() != 4 {
-		t.Errorf("while resting: %v, %d dials, %d connections", err, tr.Dials(), d.conns.Load())
-	}
-	time.Sleep(150 * time.Millisecond) // the rest (100 ms) is over
-	ctx, tr = p.Track(context.Background())
-	if _, err := post(ctx, c, d.srv.URL); !errors.Is(err, resend.ErrExhausted) || tr.Dials() != 4 || d.conns.Load() != 8 {
-		t.Errorf("after the rest: %v, %d dials, %d connections", err, tr.Dials(), d.conns.Load())
-	}
-	// The service recovers: after the second rest (200 ms), delivered.
+	// The service recovers; once the rest (100 ms) is over, delivered (a
+	// connection dialled while it drained may still fail a request, as
+	// not sent).
 	d.drain.Store(0)
-	time.Sleep(250 * time.Millisecond)
-	ctx, _ = p.Track(context.Background())
-	if resp, err := post(ctx, c, d.srv.URL); err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("after recovery: %v %v", resp, err)
+	time.Sleep(150 * time.Millisecond)
+	for try := 1; ; try++ {
+		ctx, tr := p.Track(context.Background())
+		resp, err := post(ctx, c, d.srv.URL)
+		if err == nil && resp.StatusCode == http.StatusCreated {
+			break
+		}
+		if !notSent(err, tr) || try == 3 {
+			t.Fatalf("after recovery, try %d: %v %v", try, resp, err)
+		}
 	}
 	if d.handled.Load() != 1 {
 		t.Errorf("handled %d", d.handled.Load())
 	}
 }
 
-// TestManyAgainstDrainingServer: 40 requests at once against a server
-// that drains every connection all fail, opening a bounded number of
-// connections (they take a few seconds: x/net's own HTTP/2 layer waits 1 s,
-// then 2 s, before re-sending a request on another open connection).
+// TestManyAgainstDrainingServer: 16 requests at once against a server
+// that drains every connection all fail as not sent, opening a bounded
+// number of connections (they take a few seconds: x/net's own HTTP/2 layer
+// waits 1 s, then 2 s, before re-sending a request on another open
+// connection).
 func TestManyAgainstDrainingServer(t *testing.T) {
 	d := newDrainServer(t, 1<<40)
 	c := d.client(16)
 	p := resend.NewPacer(0)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range 40 {
+	for range 16 {
 		wg.Go(func() {
-			ctx, _ := p.Track(context.Background())
-			if _, err := post(ctx, c, d.srv.URL); !errors.Is(err, resend.ErrExhausted) {
-				t.Errorf("error %v", err)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			ctx, tr := p.Track(ctx)
+			if _, err := post(ctx, c, d.srv.URL); !notSent(err, tr) {
+				t.Errorf("error %v, sent %v", err, tr.Sent())
 			}
 		})
 	}
 	wg.Wait()
-	t.Logf("40 requests at once: %d connections in %v", d.conns.Load(), time.Since(start))
-	if d.conns.Load() > 40*6 || d.handled.Load() != 0 {
+	t.Logf("16 requests at once: %d connections in %v", d.conns.Load(), time.Since(start))
+	if d.conns.Load() > 16*6 || d.handled.Load() != 0 {
 		t.Errorf("%d connections, %d handled", d.conns.Load(), d.handled.Load())
 	}
 }

@@ -167,10 +167,11 @@ func (s *Sender) transportError(ctx context.Context, conn *pconn, err error, wro
 	return translate.FromAPNsTransport(translate.APNsTransport{GoAwayReason: reason, Deadline: ctx.Err() != nil, Wrote: wrote, Detail: detail})
 }
 
-// notSent is the error of a notification whose re-sends ran out or whose
-// deadline passed between them (translate.APNsNotSent), with the reason of
-// g, the last GOAWAY seen (nil: none).
-func (s *Sender) notSent(ctx context.Context, g *goAwayInfo, resends int) *translate.Error {
+// notSent is the error of a notification whose re-sends ran out, whose
+// deadline passed between them, or that a resting pool refused
+// (translate.APNsNotSent), with the reason of g, the last GOAWAY seen (nil:
+// none), after trying it on that many connections.
+func (s *Sender) notSent(ctx context.Context, g *goAwayInfo, connections int) *translate.Error {
 	reason := ""
 	if g != nil {
 		reason = g.Reason
@@ -178,7 +179,7 @@ func (s *Sender) notSent(ctx context.Context, g *goAwayInfo, resends int) *trans
 			reason = "GOAWAY " + g.ErrCode.String()
 		}
 	}
-	return translate.APNsNotSent(reason, ctx.Err() != nil, resends+1)
+	return translate.APNsNotSent(reason, ctx.Err() != nil, connections)
 }
 
 // scrub removes the request URL (which holds the device token) from a

@@ -105,7 +105,9 @@ func (p *pool) noteDrained(g goAwayInfo) {
 
 // answered notes an answer from APNs: the pool dials at once again.
 func (p *pool) answered() {
-	if p.drained.Load() != 0 {
+	// Both checked: a noteDrained racing with the previous answer may have
+	// set a rest after that answer cleared the count.
+	if p.drained.Load() != 0 || p.restUntil.Load() != 0 {
 		p.drained.Store(0)
 		p.restUntil.Store(0)
 	}

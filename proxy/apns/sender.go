@@ -325,12 +325,15 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 			// drains every connection: the notification surely was not
 			// delivered.
 			var g *goAwayInfo
+			connections := resends + 1
 			if out.conn != nil {
 				g = out.conn.goAway.Load()
 			} else if out.drainedHost {
-				g = p.lastDrain.Load()
+				// Refused by the resting pool: only the connections this
+				// notification met before (perhaps none) were tried.
+				g, connections = p.lastDrain.Load(), drained
 			}
-			out.err = s.notSent(ctx, g, resends)
+			out.err = s.notSent(ctx, g, connections)
 		}
 		tries++
 		if out.err == nil && out.reply == nil {

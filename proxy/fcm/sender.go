@@ -212,8 +212,10 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (*translate.Result, *tran
 			}
 		}
 		if e == nil {
-			attempts++
 			name, status, e, policy = s.post(ctx, d, sa.ProjectID, tok.AccessToken)
+			if translate.ReachedUpstream(status, e) {
+				attempts++
+			}
 			if e == nil {
 				return &translate.Result{
 					ID: d.Request.ID, Platform: translate.PlatformFCM, Credential: d.Credential, Attempts: attempts,
@@ -374,15 +376,13 @@ func scrubURLs(msg string) string {
 // transportError normalises a failure without an answer (see
 // translate.FromHTTPTransport).
 func (s *Sender) transportError(ctx context.Context, err error, tr *resend.Tracker) *translate.Error {
-	var op *net.OpError
-	var dns *net.DNSError
 	return translate.FromHTTPTransport(translate.HTTPTransport{
 		Platform: translate.PlatformFCM, Server: "FCM", Reach: hostOf(s.base),
-		Refused:       errors.Is(err, resend.ErrExhausted),
-		Connections:   tr.Dials(),
-		Deadline:      ctx.Err() != nil,
-		BeforeConnect: (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns),
-		Detail:        scrubURLs(err.Error()),
+		Refused:     errors.Is(err, resend.ErrExhausted),
+		Connections: tr.Dials(),
+		Deadline:    ctx.Err() != nil,
+		NotSent:     !tr.Sent(),
+		Detail:      scrubURLs(err.Error()),
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -117,15 +116,13 @@ func (s *Sender) transportError(ctx context.Context, err error, tr *resend.Track
 	if errors.As(err, &fe) {
 		return forbidden(fe)
 	}
-	var op *net.OpError
-	var dns *net.DNSError
 	return translate.FromHTTPTransport(translate.HTTPTransport{
 		Platform: translate.PlatformWebPush, Server: "the push service", Reach: "the push service",
-		Refused:       errors.Is(err, resend.ErrExhausted),
-		Connections:   tr.Dials(),
-		Deadline:      ctx.Err() != nil,
-		BeforeConnect: (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns),
-		Detail:        scrub(err.Error()),
+		Refused:     errors.Is(err, resend.ErrExhausted),
+		Connections: tr.Dials(),
+		Deadline:    ctx.Err() != nil,
+		NotSent:     !tr.Sent(),
+		Detail:      scrub(err.Error()),
 	})
 }
 

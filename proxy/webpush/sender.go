@@ -395,8 +395,10 @@ func (s *Sender) hostsInUse() int {
 func (s *Sender) deliver(ctx context.Context, u *url.URL, d Delivery, body []byte, auth string, attempts *int) (int, *translate.Error, translate.RetryPolicy) {
 	service := translate.WebPushService(u.Host)
 	for try := 1; ; try++ {
-		*attempts++
 		status, e, policy := s.post(ctx, u, d.Message, body, auth, service)
+		if translate.ReachedUpstream(status, e) {
+			*attempts++
+		}
 		if e == nil {
 			return status, nil, translate.RetryNone
 		}
