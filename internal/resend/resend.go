@@ -34,6 +34,7 @@ import (
 	"errors"
 	"net"
 	"net/http/httptrace"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,6 +168,19 @@ func (t *Tracker) Sent() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.sent
+}
+
+// NotSent reports whether a request that failed with err surely sent
+// nothing: it was refused a dial (ErrExhausted), its latest attempt wrote
+// nothing (Sent), or x/net failed it as the first request of a connection
+// that closed before its first stream ("client conn could not be
+// established", unexported: matched by text, pinned by this package's
+// tests; x/net returns it before writing, and Sent may still hold a
+// re-sent request's earlier attempt when x/net's pool hands it a
+// connection dialled for another request without calling GetConn).
+func (t *Tracker) NotSent(err error) bool {
+	return err != nil && (errors.Is(err, ErrExhausted) || !t.Sent() ||
+		strings.Contains(err.Error(), "http2: client conn could not be established"))
 }
 
 type ctxKey struct{}

@@ -107,9 +107,7 @@ func TestWithoutBudgetLoops(t *testing.T) {
 }
 
 // notSent reports whether a failed request surely sent nothing.
-func notSent(err error, tr *resend.Tracker) bool {
-	return err != nil && (errors.Is(err, resend.ErrExhausted) || !tr.Sent())
-}
+func notSent(err error, tr *resend.Tracker) bool { return tr.NotSent(err) }
 
 func TestExhaustedAgainstDrainingServer(t *testing.T) {
 	d := newDrainServer(t, 1<<40)

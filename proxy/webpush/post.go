@@ -121,7 +121,7 @@ func (s *Sender) transportError(ctx context.Context, err error, tr *resend.Track
 		Refused:     errors.Is(err, resend.ErrExhausted),
 		Connections: tr.Dials(),
 		Deadline:    ctx.Err() != nil,
-		NotSent:     !tr.Sent(),
+		NotSent:     tr.NotSent(err),
 		Detail:      scrub(err.Error()),
 	})
 }
