@@ -51,7 +51,7 @@ func checkAPNsSize(req *APNsRequest, info PushTypeInfo) (*APNsRequest, *Error) {
 		limit = APNsMaxVoIPPayload
 	}
 	if len(req.Payload) > limit {
-		e := NewError(CodePayloadTooLarge, "the APNs payload is "+strconv.Itoa(len(req.Payload))+" bytes; the limit for a "+info.Name+" push is "+strconv.Itoa(limit), "shorten the body or move data out of the push: fetch it in the app when the notification arrives")
+		e := NewError(CodePayloadTooLarge, "the APNs payload is "+strconv.Itoa(len(req.Payload))+" bytes; the limit for "+info.Name+" pushes is "+strconv.Itoa(limit), "shorten the body or move data out of the push: fetch it in the app when the notification arrives")
 		e.Platform = PlatformAPNs
 		return nil, e
 	}
