@@ -60,6 +60,9 @@ func TestDrainingUpstreamAnswersNotDelivered(t *testing.T) {
 		if h.fake.Conns() > c+1 {
 			t.Errorf("a resting pool dialled %d connections", h.fake.Conns()-c)
 		}
+		if !strings.Contains(h.logs.String(), "not dialling it for a while") {
+			t.Error("no log line says the pool rests")
+		}
 	})
 	t.Run("single, deadline between re-sends", func(t *testing.T) {
 		a := h.post("/v1/notifications", alert(h.token()), "X-Request-Timeout", "0.05")

@@ -105,6 +105,9 @@ func TestWebPushDrainingService(t *testing.T) {
 	if c := w.push.Conns() - before; c > 20*18 {
 		t.Errorf("%d connections for 20 notifications", c)
 	}
+	if !strings.Contains(w.logs.String(), "push service refuses every new connection unprocessed; leaving it alone") {
+		t.Error("no log line says the push service is being left alone")
+	}
 	// The service recovers: pushproxy, which left it alone for at most a
 	// second, delivers again.
 	w.push.SetTrouble(h2trouble.Trouble{})

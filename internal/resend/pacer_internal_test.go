@@ -15,6 +15,8 @@ func TestPacerRests(t *testing.T) {
 	c := &clock{t: time.Unix(1e9, 0)}
 	p := NewPacer(2)
 	p.now = c.now
+	var rests []time.Duration
+	p.OnRest = func(_ string, rest time.Duration, _ int) { rests = append(rests, rest) }
 	const addr = "push.example:443"
 	tr := &Tracker{}
 	for i := range 2 {
@@ -51,6 +53,9 @@ func TestPacerRests(t *testing.T) {
 		if p.resting(addr) {
 			t.Errorf("rest longer than %d ms", want)
 		}
+	}
+	if want := []time.Duration{100, 200, 400, 800, 1000, 1000}; len(rests) != len(want) || rests[0] != 100*time.Millisecond || rests[5] != time.Second {
+		t.Errorf("OnRest saw %v", rests)
 	}
 	// An answer ends the rest and forgets the host.
 	p.strike(addr)

@@ -62,6 +62,11 @@ const (
 // It holds state only for hosts that refused a request's every dial since
 // they last answered, at most maxHosts of them.
 type Pacer struct {
+	// OnRest, if set, is called (without the Pacer's lock) when a host
+	// starts being left alone: its host:port, for how long, and how many
+	// rests in a row it has had. Set it before the Pacer is used.
+	OnRest func(addr string, rest time.Duration, strikes int)
+
 	attempts int
 	now      func() time.Time
 
@@ -114,7 +119,6 @@ func (p *Pacer) resting(addr string) bool {
 func (p *Pacer) strike(addr string) {
 	now := p.now()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	h, ok := p.hosts[addr]
 	if !ok {
 		if len(p.hosts) >= maxHosts {
@@ -125,10 +129,17 @@ func (p *Pacer) strike(addr string) {
 		p.n.Store(int32(len(p.hosts)))
 	}
 	if now.Before(h.restUntil) {
+		p.mu.Unlock()
 		return
 	}
 	h.strikes++
-	h.restUntil = now.Add(min(restBase<<min(h.strikes-1, 16), restCeiling))
+	rest := min(restBase<<min(h.strikes-1, 16), restCeiling)
+	h.restUntil = now.Add(rest)
+	strikes := h.strikes
+	p.mu.Unlock()
+	if p.OnRest != nil {
+		p.OnRest(addr, rest, strikes)
+	}
 }
 
 // forgetStalestLocked forgets the host whose rest ended longest ago.

@@ -100,6 +100,8 @@ func (p *pool) noteDrained(g goAwayInfo) {
 	if n := p.drained.Add(1); n >= maxDrained {
 		rest := min(500*time.Millisecond<<min(n-maxDrained, 16), time.Second)
 		p.restUntil.Store(time.Now().Add(rest).UnixNano())
+		p.log.Warn("APNs refuses every new connection whole (GOAWAY, last stream 0); not dialling it for a while",
+			"host", p.host, "for", rest, "connections_in_a_row", n, "reason", g.Reason)
 	}
 }
 

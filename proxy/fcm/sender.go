@@ -117,6 +117,9 @@ func New(opts Options) (*Sender, error) {
 		opts.DialTimeout = 10 * time.Second
 	}
 	s := &Sender{opts: opts, base: "https://" + u.Host, pacer: resend.NewPacer(0)}
+	s.pacer.OnRest = func(addr string, rest time.Duration, n int) {
+		opts.Logger.Warn("FCM refuses every new connection unprocessed; leaving it alone", "host", addr, "for", rest, "rests_in_a_row", n)
+	}
 	s.client.Store(s.newClient(opts.RootCAs))
 	return s, nil
 }

@@ -155,6 +155,9 @@ func New(opts Options) *Sender {
 	}
 	g := newGuard(opts.AllowEndpoints, opts.AllowPrivateNetworks, opts.Resolver, opts.DialTimeout)
 	s := &Sender{opts: opts, guard: g, hosts: map[string]*hostSlots{}, pacer: resend.NewPacer(0)}
+	s.pacer.OnRest = func(addr string, rest time.Duration, n int) {
+		opts.Logger.Warn("push service refuses every new connection unprocessed; leaving it alone", "host", addr, "for", rest, "rests_in_a_row", n)
+	}
 	s.client.Store(s.newClient(opts.RootCAs))
 	return s
 }
