@@ -63,6 +63,9 @@ func TestDrainingUpstreamAnswersNotDelivered(t *testing.T) {
 		if !strings.Contains(h.logs.String(), "not dialling it for a while") {
 			t.Error("no log line says the pool rests")
 		}
+		if got := metricValue(t, h, `pushproxy_upstream_rests_total{platform="apns"}`); got < 1 {
+			t.Errorf("rests metric %v", got)
+		}
 	})
 	t.Run("single, deadline between re-sends", func(t *testing.T) {
 		a := h.post("/v1/notifications", alert(h.token()), "X-Request-Timeout", "0.05")

@@ -20,6 +20,7 @@ type metrics struct {
 	reloads       *prometheus.CounterVec
 	inFlight      prometheus.Gauge
 	goaways       *prometheus.CounterVec
+	rests         *prometheus.CounterVec
 	retries       *prometheus.CounterVec
 }
 
@@ -105,11 +106,14 @@ func newMetrics() *metrics {
 		goaways: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pushproxy_apns_goaway_total", Help: "GOAWAY frames received from APNs (whether or not they failed a request), by reason.",
 		}, []string{"reason"}),
+		rests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pushproxy_upstream_rests_total", Help: "Times pushproxy started leaving an upstream host alone (no new connections for up to a second) because it closed or refused every new connection unprocessed, as a draining load balancer does, by platform.",
+		}, []string{"platform"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pushproxy_upstream_attempts_total", Help: "Upstream attempts, by platform and outcome class.",
 		}, []string{"platform", "outcome"}),
 	}
-	m.reg.MustRegister(m.notifications, m.upstream, m.tokensSigned, m.reloads, m.inFlight, m.goaways, m.retries,
+	m.reg.MustRegister(m.notifications, m.upstream, m.tokensSigned, m.reloads, m.inFlight, m.goaways, m.rests, m.retries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"ok", "error"} {
 		m.reloads.WithLabelValues(r)

@@ -142,7 +142,8 @@ func NewService(cfg *Config, opts Options) (*Service, error) {
 		OnAttempt: func(d time.Duration, status int) {
 			s.m.upstream.WithLabelValues(translate.PlatformFCM).Observe(d.Seconds())
 			s.m.retries.WithLabelValues(translate.PlatformFCM, outcomeClass(status)).Inc()
-		}})
+		},
+		OnRest: func() { s.m.rests.WithLabelValues(translate.PlatformFCM).Inc() }})
 	if err != nil {
 		return nil, err
 	}
@@ -163,12 +164,14 @@ func NewService(cfg *Config, opts Options) (*Service, error) {
 			s.m.retries.WithLabelValues(translate.PlatformAPNs, outcomeClass(status)).Inc()
 		},
 		OnGoAway: func(reason string) { s.m.goaways.WithLabelValues(boundedReason(reason)).Inc() },
+		OnRest:   func() { s.m.rests.WithLabelValues(translate.PlatformAPNs).Inc() },
 	})
 	wopts := webpush.Options{RootCAs: roots, Now: opts.Now, Logger: opts.Logger,
 		OnAttempt: func(d time.Duration, status int) {
 			s.m.upstream.WithLabelValues(translate.PlatformWebPush).Observe(d.Seconds())
 			s.m.retries.WithLabelValues(translate.PlatformWebPush, outcomeClass(status)).Inc()
-		}}
+		},
+		OnRest: func() { s.m.rests.WithLabelValues(translate.PlatformWebPush).Inc() }}
 	if w := cfg.WebPush; w != nil {
 		wopts.AllowEndpoints, wopts.AllowPrivateNetworks, wopts.PadToBuckets = w.AllowEndpoints, w.AllowPrivateNetworks, w.PadToBuckets
 	}

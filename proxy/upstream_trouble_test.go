@@ -108,6 +108,9 @@ func TestWebPushDrainingService(t *testing.T) {
 	if !strings.Contains(w.logs.String(), "push service refuses every new connection unprocessed; leaving it alone") {
 		t.Error("no log line says the push service is being left alone")
 	}
+	if got := metricValue(t, w.harness, `pushproxy_upstream_rests_total{platform="webpush"}`); got < 1 {
+		t.Errorf("rests metric %v", got)
+	}
 	// The service recovers: pushproxy, which left it alone for at most a
 	// second, delivers again.
 	w.push.SetTrouble(h2trouble.Trouble{})

@@ -66,6 +66,7 @@ type pool struct {
 	maxConns int
 	log      *slog.Logger
 	onGoAway func(reason string)
+	onRest   func()          // Options.OnRest
 	ctx      context.Context // ends when the pool is closed, or retired and drained
 	cancel   context.CancelFunc
 	serial   *atomic.Uint64
@@ -102,6 +103,9 @@ func (p *pool) noteDrained(g goAwayInfo) {
 		p.restUntil.Store(time.Now().Add(rest).UnixNano())
 		p.log.Warn("APNs refuses every new connection whole (GOAWAY, last stream 0); not dialling it for a while",
 			"host", p.host, "for", rest, "connections_in_a_row", n, "reason", g.Reason)
+		if p.onRest != nil {
+			p.onRest()
+		}
 	}
 }
 
@@ -163,7 +167,7 @@ func newPool(s *Sender, addr, host string, maxConns int) *pool {
 		},
 		tlsConf: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: s.opts.RootCAs, NextProtos: []string{http2.NextProtoTLS}, ServerName: host},
 		dialer:  &net.Dialer{Timeout: s.opts.DialTimeout, KeepAlive: 30 * time.Second},
-		dialTO:  s.opts.DialTimeout, log: s.opts.Logger, onGoAway: s.opts.OnGoAway,
+		dialTO:  s.opts.DialTimeout, log: s.opts.Logger, onGoAway: s.opts.OnGoAway, onRest: s.opts.OnRest,
 		ctx: ctx, cancel: cancel, serial: &s.connSerial,
 		changed: make(chan struct{}),
 	}

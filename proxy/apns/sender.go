@@ -73,6 +73,9 @@ type Options struct {
 	// OnGoAway, if set, is called with the reason of each GOAWAY received
 	// (whether or not it failed a request).
 	OnGoAway func(reason string)
+	// OnRest, if set, is called when the sender starts leaving a host
+	// alone that closed or refused every new connection unprocessed.
+	OnRest func()
 }
 
 // Sender sends APNs requests. It is safe for concurrent use.

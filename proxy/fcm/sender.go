@@ -63,6 +63,9 @@ type Options struct {
 	// OnAttempt, if set, is called after each upstream attempt with its
 	// duration and the status (0 for a transport error).
 	OnAttempt func(d time.Duration, status int)
+	// OnRest, if set, is called when the sender starts leaving a host
+	// alone that closed or refused every new connection unprocessed.
+	OnRest func()
 	// MaxAttempts bounds the attempts for one notification (back-off
 	// retries included; the one retry with a fresh token is extra).
 	MaxAttempts int // 0 → 3
@@ -119,6 +122,9 @@ func New(opts Options) (*Sender, error) {
 	s := &Sender{opts: opts, base: "https://" + u.Host, pacer: resend.NewPacer(0)}
 	s.pacer.OnRest = func(addr string, rest time.Duration, n int) {
 		opts.Logger.Warn("FCM refuses every new connection unprocessed; leaving it alone", "host", addr, "for", rest, "rests_in_a_row", n)
+		if opts.OnRest != nil {
+			opts.OnRest()
+		}
 	}
 	s.client.Store(s.newClient(opts.RootCAs))
 	return s, nil

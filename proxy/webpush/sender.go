@@ -81,6 +81,9 @@ type Options struct {
 	// OnAttempt, if set, is called after each upstream attempt with its
 	// duration and the status (0 for a transport error).
 	OnAttempt func(d time.Duration, status int)
+	// OnRest, if set, is called when the sender starts leaving a host
+	// alone that closed or refused every new connection unprocessed.
+	OnRest func()
 	// MaxAttempts bounds the attempts per key for one notification
 	// (retries of 5xx and 429 included).
 	MaxAttempts int // 0 → 3
@@ -157,6 +160,9 @@ func New(opts Options) *Sender {
 	s := &Sender{opts: opts, guard: g, hosts: map[string]*hostSlots{}, pacer: resend.NewPacer(0)}
 	s.pacer.OnRest = func(addr string, rest time.Duration, n int) {
 		opts.Logger.Warn("push service refuses every new connection unprocessed; leaving it alone", "host", addr, "for", rest, "rests_in_a_row", n)
+		if opts.OnRest != nil {
+			opts.OnRest()
+		}
 	}
 	s.client.Store(s.newClient(opts.RootCAs))
 	return s
