@@ -174,3 +174,62 @@ func TestFCMDrainingService(t *testing.T) {
 		t.Errorf("after recovery: %d %s", a.Status, a.Raw)
 	}
 }
+
+// fcmFlood sends one notification to each of n new registration tokens at
+// once and counts the outcomes, each checked against what reached the fake
+// FCM (as wpOutcome does for Web Push).
+func fcmFlood(t *testing.T, h *fcmHarness, n int) map[string]int {
+	t.Helper()
+	toks := make([]string, n)
+	for i := range n {
+		toks[i] = h.regToken()
+	}
+	answers := make([]answer, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { answers[i] = h.post("/v1/notifications", fcmAlert(toks[i], nil)) })
+	}
+	wg.Wait()
+	reached := map[string]int{}
+	for _, r := range h.ffcm.Requests() {
+		reached[r.Token]++
+	}
+	out := map[string]int{}
+	for i, a := range answers {
+		got := reached[toks[i]]
+		hint, _ := a.errField("hint").(string)
+		msg, _ := a.errField("message").(string)
+		switch {
+		case a.Status == 200 && got == 1:
+			out["delivered"]++
+		case a.errField("retryable") == true && strings.Contains(msg, "not delivered") && got == 0:
+			out["not"]++
+		case strings.Contains(hint, "may have been delivered") && got <= 1:
+			out["maybe"]++
+		default:
+			t.Errorf("answer outside the contract (reached FCM %d times): %d %s", got, a.Status, a.Raw)
+			out["?"]++
+		}
+	}
+	return out
+}
+
+func TestFCMGoAwayEveryFewStreams(t *testing.T) {
+	h := newFCMHarness(t, fcmOpts{})
+	h.ffcm.SetTrouble(h2trouble.Trouble{GoAwayAfter: 10})
+	got := fcmFlood(t, h, 60)
+	t.Logf("graceful GOAWAY after every 10 streams: %v over %d connections", got, h.ffcm.Conns())
+	if got["delivered"] < 50 || got["not"]+got["?"] > 0 {
+		t.Errorf("outcomes %v, want (nearly) all delivered", got)
+	}
+}
+
+func TestFCMResetNeverResends(t *testing.T) {
+	h := newFCMHarness(t, fcmOpts{})
+	h.ffcm.SetTrouble(h2trouble.Trouble{ResetAfter: 10})
+	got := fcmFlood(t, h, 60)
+	t.Logf("TCP reset at the 10th stream: %v over %d connections", got, h.ffcm.Conns())
+	if got["maybe"] == 0 || got["?"] > 0 {
+		t.Errorf("outcomes %v, want some 'may have been delivered' and nothing outside the contract", got)
+	}
+}
