@@ -137,13 +137,6 @@ func (s *Server) Set(t Trouble) {
 	s.t = t
 }
 
-// Trouble is the trouble in effect.
-func (s *Server) Trouble() Trouble {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.t
-}
-
 // Conns is the number of HTTP/2 connections handed to the Server so far,
 // drained ones included.
 func (s *Server) Conns() int {
