@@ -132,10 +132,7 @@ func NewFCMTokenSource(sa *ServiceAccount, opts FCMTokenOptions) (*FCMTokenSourc
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	client := opts.HTTPClient
-	pacer := resend.NewPacer(0)
-	pacer.OnRest = func(addr string, rest time.Duration, n int) {
-		opts.Logger.Warn("FCM token endpoint refuses every new connection unprocessed; leaving it alone", "host", addr, "for", rest, "rests_in_a_row", n)
-	}
+	pacer := resend.NewPacer(resend.Options{Logger: opts.Logger, Server: "FCM token endpoint"})
 	if client == nil {
 		dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 		client = &http.Client{

@@ -1,7 +1,12 @@
 package resend
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -13,10 +18,9 @@ func (c *clock) now() time.Time { return c.t }
 
 func TestPacerRests(t *testing.T) {
 	c := &clock{t: time.Unix(1e9, 0)}
-	p := NewPacer(2)
+	var logs bytes.Buffer
+	p := NewPacer(Options{Attempts: 2, Server: "push service", Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	p.now = c.now
-	var rests []time.Duration
-	p.OnRest = func(_ string, rest time.Duration, _ int) { rests = append(rests, rest) }
 	const addr = "push.example:443"
 	tr := &Tracker{}
 	for i := range 2 {
@@ -54,8 +58,26 @@ func TestPacerRests(t *testing.T) {
 			t.Errorf("rest longer than %d ms", want)
 		}
 	}
-	if want := []time.Duration{100, 200, 400, 800, 1000, 1000}; len(rests) != len(want) || rests[0] != 100*time.Millisecond || rests[5] != time.Second {
-		t.Errorf("OnRest saw %v", rests)
+	// One warning per rest, naming the host and the rest.
+	var rests []time.Duration
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec struct {
+			Msg  string        `json:"msg"`
+			Host string        `json:"host"`
+			For  time.Duration `json:"for"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Host != addr ||
+			rec.Msg != "push service refuses every new connection unprocessed; leaving it alone" {
+			t.Fatalf("log line %q", line)
+		}
+		rests = append(rests, rec.For)
+	}
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for i := range want {
+		want[i] *= time.Millisecond
+	}
+	if !slices.Equal(rests, want) {
+		t.Errorf("warned of rests %v, want %v", rests, want)
 	}
 	// An answer ends the rest and forgets the host.
 	p.strike(addr)
@@ -67,7 +89,8 @@ func TestPacerRests(t *testing.T) {
 
 func TestPacerBounded(t *testing.T) {
 	c := &clock{t: time.Unix(1e9, 0)}
-	p := NewPacer(1)
+	var rests int
+	p := NewPacer(Options{Attempts: 1, OnRest: func() { rests++ }})
 	p.now = c.now
 	for i := range 10 * maxHosts {
 		c.t = c.t.Add(time.Millisecond)
@@ -75,6 +98,9 @@ func TestPacerBounded(t *testing.T) {
 	}
 	if len(p.hosts) != maxHosts || int(p.n.Load()) != maxHosts {
 		t.Errorf("%d hosts held (n %d), want %d", len(p.hosts), p.n.Load(), maxHosts)
+	}
+	if rests != 10*maxHosts {
+		t.Errorf("OnRest called %d times for %d rests", rests, 10*maxHosts)
 	}
 	// The newest are kept.
 	if !p.resting(fmt.Sprintf("h%d.example:443", 10*maxHosts-1)) {

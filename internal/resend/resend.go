@@ -32,6 +32,7 @@ package resend
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http/httptrace"
 	"strings"
@@ -58,17 +59,26 @@ const (
 	maxHosts = 256
 )
 
+// Options configure a Pacer.
+type Options struct {
+	// Attempts bounds the dials of one request; 0 means 6.
+	Attempts int
+	// Logger gets a warning when a host starts being left alone; nil
+	// means none.
+	Logger *slog.Logger
+	// Server names the upstream in that warning ("the push service").
+	Server string
+	// OnRest, if set, is called (without the Pacer's lock) when a host
+	// starts being left alone, for a metric.
+	OnRest func()
+}
+
 // Pacer holds the hosts being left alone. One Pacer serves one transport.
 // It holds state only for hosts that refused a request's every dial since
 // they last answered, at most maxHosts of them.
 type Pacer struct {
-	// OnRest, if set, is called (without the Pacer's lock) when a host
-	// starts being left alone: its host:port, for how long, and how many
-	// rests in a row it has had. Set it before the Pacer is used.
-	OnRest func(addr string, rest time.Duration, strikes int)
-
-	attempts int
-	now      func() time.Time
+	o   Options
+	now func() time.Time
 
 	n     atomic.Int32 // len(hosts), read without the lock on every answer
 	mu    sync.Mutex
@@ -80,13 +90,15 @@ type host struct {
 	restUntil time.Time // dials refused at once until then
 }
 
-// NewPacer makes a Pacer that lets each request dial at most attempts
-// times (0 means 6).
-func NewPacer(attempts int) *Pacer {
-	if attempts <= 0 {
-		attempts = 6
+// NewPacer makes a Pacer.
+func NewPacer(o Options) *Pacer {
+	if o.Attempts <= 0 {
+		o.Attempts = 6
 	}
-	return &Pacer{attempts: attempts, now: time.Now, hosts: map[string]*host{}}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Pacer{o: o, now: time.Now, hosts: map[string]*host{}}
 }
 
 // noteAnswer forgets addr's state: it answered.
@@ -137,8 +149,10 @@ func (p *Pacer) strike(addr string) {
 	h.restUntil = now.Add(rest)
 	strikes := h.strikes
 	p.mu.Unlock()
-	if p.OnRest != nil {
-		p.OnRest(addr, rest, strikes)
+	p.o.Logger.Warn(p.o.Server+" refuses every new connection unprocessed; leaving it alone",
+		"host", addr, "for", rest, "rests_in_a_row", strikes)
+	if p.o.OnRest != nil {
+		p.o.OnRest()
 	}
 }
 
@@ -236,7 +250,7 @@ func (p *Pacer) admit(t *Tracker, addr string) error {
 		return ErrExhausted
 	}
 	t.mu.Lock()
-	spent := t.dials >= p.attempts
+	spent := t.dials >= p.o.Attempts
 	if !spent {
 		t.dials++
 	}

@@ -112,7 +112,7 @@ func notSent(err error, tr *resend.Tracker) bool { return tr.NotSent(err) }
 func TestExhaustedAgainstDrainingServer(t *testing.T) {
 	d := newDrainServer(t, 1<<40)
 	c := d.client(8)
-	p := resend.NewPacer(4)
+	p := resend.NewPacer(resend.Options{Attempts: 4})
 	ctx, tr := p.Track(context.Background())
 	_, err := post(ctx, c, d.srv.URL)
 	if !errors.Is(err, resend.ErrExhausted) || tr.Sent() {
@@ -149,7 +149,7 @@ func TestExhaustedAgainstDrainingServer(t *testing.T) {
 func TestManyAgainstDrainingServer(t *testing.T) {
 	d := newDrainServer(t, 1<<40)
 	c := d.client(16)
-	p := resend.NewPacer(0)
+	p := resend.NewPacer(resend.Options{})
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range 16 {
@@ -171,7 +171,7 @@ func TestManyAgainstDrainingServer(t *testing.T) {
 
 func TestDeliveredAfterDrainedConnections(t *testing.T) {
 	d := newDrainServer(t, 2)
-	ctx, tr := resend.NewPacer(0).Track(context.Background())
+	ctx, tr := resend.NewPacer(resend.Options{}).Track(context.Background())
 	resp, err := post(ctx, d.client(8), d.srv.URL)
 	if err != nil || resp.StatusCode != http.StatusCreated {
 		t.Fatalf("%v %v", resp, err)
@@ -187,7 +187,7 @@ func TestHealthyServerOneAttempt(t *testing.T) {
 	var wg sync.WaitGroup
 	var trackers []*resend.Tracker
 	var mu sync.Mutex
-	p := resend.NewPacer(0)
+	p := resend.NewPacer(resend.Options{})
 	for range 50 {
 		wg.Go(func() {
 			ctx, tr := p.Track(context.Background())
@@ -248,7 +248,7 @@ func TestGracefulGoAwayUnderLoad(t *testing.T) {
 	}}
 	var wg sync.WaitGroup
 	var failed atomic.Int64
-	pacer := resend.NewPacer(0)
+	pacer := resend.NewPacer(resend.Options{})
 	for range 40 {
 		wg.Go(func() {
 			ctx, _ := pacer.Track(context.Background())

@@ -119,13 +119,8 @@ func New(opts Options) (*Sender, error) {
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 10 * time.Second
 	}
-	s := &Sender{opts: opts, base: "https://" + u.Host, pacer: resend.NewPacer(0)}
-	s.pacer.OnRest = func(addr string, rest time.Duration, n int) {
-		opts.Logger.Warn("FCM refuses every new connection unprocessed; leaving it alone", "host", addr, "for", rest, "rests_in_a_row", n)
-		if opts.OnRest != nil {
-			opts.OnRest()
-		}
-	}
+	s := &Sender{opts: opts, base: "https://" + u.Host,
+		pacer: resend.NewPacer(resend.Options{Logger: opts.Logger, Server: "FCM", OnRest: opts.OnRest})}
 	s.client.Store(s.newClient(opts.RootCAs))
 	return s, nil
 }

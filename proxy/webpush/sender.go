@@ -157,13 +157,8 @@ func New(opts Options) *Sender {
 		opts.DialTimeout = 10 * time.Second
 	}
 	g := newGuard(opts.AllowEndpoints, opts.AllowPrivateNetworks, opts.Resolver, opts.DialTimeout)
-	s := &Sender{opts: opts, guard: g, hosts: map[string]*hostSlots{}, pacer: resend.NewPacer(0)}
-	s.pacer.OnRest = func(addr string, rest time.Duration, n int) {
-		opts.Logger.Warn("push service refuses every new connection unprocessed; leaving it alone", "host", addr, "for", rest, "rests_in_a_row", n)
-		if opts.OnRest != nil {
-			opts.OnRest()
-		}
-	}
+	s := &Sender{opts: opts, guard: g, hosts: map[string]*hostSlots{},
+		pacer: resend.NewPacer(resend.Options{Logger: opts.Logger, Server: "push service", OnRest: opts.OnRest})}
 	s.client.Store(s.newClient(opts.RootCAs))
 	return s
 }
