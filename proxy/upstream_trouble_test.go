@@ -17,33 +17,32 @@ import (
 // (and never reached it), or "may have been delivered" (and reached it
 // at most once); connections stay bounded.
 
-// wpOutcome checks one answer of a Web Push notification against what
+// outcome checks one answer against how many times its notification
 // reached the fake and says which it was: "delivered", "not" or "maybe"
 // (upstream_unavailable after the request may have been sent, or
 // upstream_timeout: under heavy churn net/http's HTTP/2 layer waits 1 s,
 // 2 s, 4 s before re-sending a request on another connection, and the
 // deadline may pass meanwhile).
-func wpOutcome(t *testing.T, w *wpHarness, a answer, sub *fakepush.Subscription) string {
+func outcome(t *testing.T, a answer, reached int) string {
 	t.Helper()
-	n := len(w.requestsFor(sub.ID))
 	switch {
 	case a.Status == 200:
-		if n != 1 {
-			t.Errorf("delivered, but reached the service %d times", n)
+		if reached != 1 {
+			t.Errorf("delivered, but reached the service %d times", reached)
 		}
 		return "delivered"
 	case (a.code() == "upstream_unavailable" || a.code() == "upstream_timeout") && a.errField("retryable") == true && strings.Contains(a.errField("message").(string), "not delivered"):
-		if n != 0 {
-			t.Errorf("answered not delivered, but reached the service %d times: %s", n, a.Raw)
+		if reached != 0 {
+			t.Errorf("answered not delivered, but reached the service %d times: %s", reached, a.Raw)
 		}
 		return "not"
 	case a.code() == "upstream_timeout" && strings.Contains(a.errField("hint").(string), "may have been delivered"),
 		a.code() == "upstream_unavailable" && a.errField("retryable") == false && strings.Contains(a.errField("hint").(string), "may have been delivered"):
-		if n > 1 {
-			t.Errorf("may have been delivered, but reached the service %d times", n)
+		if reached > 1 {
+			t.Errorf("may have been delivered, but reached the service %d times", reached)
 		}
 		if testing.Verbose() {
-			t.Logf("maybe (reached %d): %s", n, a.errField("message"))
+			t.Logf("maybe (reached %d): %s", reached, a.errField("message"))
 		}
 		return "maybe"
 	}
@@ -51,24 +50,38 @@ func wpOutcome(t *testing.T, w *wpHarness, a answer, sub *fakepush.Subscription)
 	return "?"
 }
 
+// wpOutcome is outcome for a Web Push notification to sub.
+func wpOutcome(t *testing.T, w *wpHarness, a answer, sub *fakepush.Subscription) string {
+	t.Helper()
+	return outcome(t, a, len(w.requestsFor(sub.ID)))
+}
+
+// atOnce posts the notifications concurrently and returns the answers in
+// their order.
+func atOnce(h *harness, notes []map[string]any) []answer {
+	answers := make([]answer, len(notes))
+	var wg sync.WaitGroup
+	for i, n := range notes {
+		wg.Go(func() { answers[i] = h.post("/v1/notifications", n) })
+	}
+	wg.Wait()
+	return answers
+}
+
 // wpFlood sends one notification to each of n new subscriptions at once
 // and counts the outcomes.
 func wpFlood(t *testing.T, w *wpHarness, n int) map[string]int {
 	t.Helper()
 	subs := make([]*fakepush.Subscription, n)
-	tos := make([]map[string]any, n)
+	notes := make([]map[string]any, n)
 	for i := range n {
-		subs[i], tos[i] = w.subscribe(0, false)
+		var to map[string]any
+		subs[i], to = w.subscribe(0, false)
+		notes[i] = webNote(to)
 	}
-	answers := make([]answer, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { answers[i] = w.post("/v1/notifications", webNote(tos[i])) })
-	}
-	wg.Wait()
 	out := map[string]int{}
-	for i := range n {
-		out[wpOutcome(t, w, answers[i], subs[i])]++
+	for i, a := range atOnce(w.harness, notes) {
+		out[wpOutcome(t, w, a, subs[i])]++
 	}
 	return out
 }
@@ -168,6 +181,9 @@ func TestFCMDrainingService(t *testing.T) {
 	if n := len(h.ffcm.Requests()); n != 0 {
 		t.Errorf("%d requests reached FCM", n)
 	}
+	if got := metricValue(t, h.harness, `pushproxy_upstream_rests_total{platform="fcm"}`); got < 1 {
+		t.Errorf("rests metric %v", got)
+	}
 	h.ffcm.SetTrouble(h2trouble.Trouble{})
 	time.Sleep(time.Second) // the longest pushproxy leaves a refusing host alone
 	if a := h.post("/v1/notifications", fcmAlert(tok, nil)); a.Status != 200 {
@@ -176,40 +192,23 @@ func TestFCMDrainingService(t *testing.T) {
 }
 
 // fcmFlood sends one notification to each of n new registration tokens at
-// once and counts the outcomes, each checked against what reached the fake
-// FCM (as wpOutcome does for Web Push).
+// once and counts the outcomes.
 func fcmFlood(t *testing.T, h *fcmHarness, n int) map[string]int {
 	t.Helper()
 	toks := make([]string, n)
+	notes := make([]map[string]any, n)
 	for i := range n {
 		toks[i] = h.regToken()
+		notes[i] = fcmAlert(toks[i], nil)
 	}
-	answers := make([]answer, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { answers[i] = h.post("/v1/notifications", fcmAlert(toks[i], nil)) })
-	}
-	wg.Wait()
+	answers := atOnce(h.harness, notes)
 	reached := map[string]int{}
 	for _, r := range h.ffcm.Requests() {
 		reached[r.Token]++
 	}
 	out := map[string]int{}
 	for i, a := range answers {
-		got := reached[toks[i]]
-		hint, _ := a.errField("hint").(string)
-		msg, _ := a.errField("message").(string)
-		switch {
-		case a.Status == 200 && got == 1:
-			out["delivered"]++
-		case a.errField("retryable") == true && strings.Contains(msg, "not delivered") && got == 0:
-			out["not"]++
-		case strings.Contains(hint, "may have been delivered") && got <= 1:
-			out["maybe"]++
-		default:
-			t.Errorf("answer outside the contract (reached FCM %d times): %d %s", got, a.Status, a.Raw)
-			out["?"]++
-		}
+		out[outcome(t, a, reached[toks[i]])]++
 	}
 	return out
 }
@@ -231,5 +230,25 @@ func TestFCMResetNeverResends(t *testing.T) {
 	t.Logf("TCP reset at the 10th stream: %v over %d connections", got, h.ffcm.Conns())
 	if got["maybe"] == 0 || got["?"] > 0 {
 		t.Errorf("outcomes %v, want some 'may have been delivered' and nothing outside the contract", got)
+	}
+}
+
+// TestColdStartConnections: 100 notifications at once to a push service
+// and to FCM that pushproxy has no connection to yet open at most 16
+// connections to each (net/http alone dials one per waiting request and
+// keeps one: 300 at once opened 365).
+func TestColdStartConnections(t *testing.T) {
+	w := newWPHarness(t, fakepush.StyleMozilla, 1, nil)
+	if got := wpFlood(t, w, 100); got["delivered"] != 100 {
+		t.Errorf("Web Push: %v", got)
+	}
+	h := newFCMHarness(t, fcmOpts{})
+	before := h.ffcm.Conns() // the token endpoint's
+	if got := fcmFlood(t, h, 100); got["delivered"] != 100 {
+		t.Errorf("FCM: %v", got)
+	}
+	t.Logf("connections: Web Push %d, FCM %d", w.push.Conns(), h.ffcm.Conns()-before)
+	if w.push.Conns() > 16 || h.ffcm.Conns()-before > 16 {
+		t.Errorf("Web Push %d, FCM %d connections for 100 at once; want at most 16 each", w.push.Conns(), h.ffcm.Conns()-before)
 	}
 }
