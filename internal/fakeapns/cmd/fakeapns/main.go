@@ -2,7 +2,11 @@
 // measurements that must not share a process with pushproxy (footprint,
 // load): it registers one key, answers every request after a delay, writes
 // its CA to a file and its URL to standard output, and runs until
-// SIGTERM/SIGINT.
+// SIGTERM/SIGINT. -drain answers every new connection with GOAWAY (last
+// stream 0, reason Shutdown) as a draining load balancer does; SIGUSR1
+// turns that on and off while it runs. The connections accepted so far
+// are printed on standard error whenever the count changes (at most once
+// a second).
 package main
 
 import (
@@ -13,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/internal/fakeapns"
@@ -27,6 +32,7 @@ func main() {
 	addr := flag.String("addr", "", "listen address (default: a free loopback port)")
 	delay := flag.Duration("delay", 0, "answer every request after this long")
 	goAwayAfter := flag.Int("goaway-after", 0, "end every connection gracefully (GOAWAY) after this many streams, as APNs does; 0: never")
+	drain := flag.Bool("drain", false, "answer every new connection with GOAWAY (last stream 0) and close it; SIGUSR1 toggles")
 	flag.Parse()
 	data, err := os.ReadFile(*keyFile)
 	if err != nil {
@@ -36,7 +42,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	fake, err := fakeapns.New(fakeapns.Options{Addr: *addr, GoAwayAfter: *goAwayAfter})
+	fake, err := fakeapns.New(fakeapns.Options{Addr: *addr, GoAwayAfter: *goAwayAfter, DrainNew: *drain})
 	if err != nil {
 		fail(err)
 	}
@@ -54,7 +60,27 @@ func main() {
 	fmt.Println(fake.URL())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	<-ctx.Done()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	conns := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-usr1:
+			*drain = !*drain
+			fake.SetDrainNew(*drain)
+			fmt.Fprintln(os.Stderr, "fakeapns: drain", *drain)
+		case <-tick.C:
+			if n := fake.Conns(); n != conns {
+				conns = n
+				fmt.Fprintln(os.Stderr, "fakeapns: connections", n)
+			}
+		}
+	}
 }
 
 func fail(err error) {
