@@ -10,17 +10,14 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/pushproxy/pushproxy/creds"
 	"github.com/pushproxy/pushproxy/internal/fakeapns"
+	"github.com/pushproxy/pushproxy/internal/fakecmd"
 )
 
 func main() {
@@ -58,29 +55,11 @@ func main() {
 		}
 	}
 	fmt.Println(fake.URL())
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	conns := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-usr1:
-			*drain = !*drain
-			fake.SetDrainNew(*drain)
-			fmt.Fprintln(os.Stderr, "fakeapns: drain", *drain)
-		case <-tick.C:
-			if n := fake.Conns(); n != conns {
-				conns = n
-				fmt.Fprintln(os.Stderr, "fakeapns: connections", n)
-			}
-		}
-	}
+	fakecmd.Run("fakeapns", fake.Conns, func() bool {
+		*drain = !*drain
+		fake.SetDrainNew(*drain)
+		return *drain
+	}, nil)
 }
 
 func fail(err error) {

@@ -15,15 +15,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
+	"github.com/pushproxy/pushproxy/internal/fakecmd"
 	"github.com/pushproxy/pushproxy/internal/fakepush"
 	"github.com/pushproxy/pushproxy/internal/h2trouble"
 )
@@ -65,30 +62,11 @@ func main() {
 		}
 	}
 	fmt.Println(fake.URL())
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	conns := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-usr1:
-			trouble.DrainNew = !trouble.DrainNew
-			fake.SetTrouble(trouble)
-			fmt.Fprintln(os.Stderr, "fakepush: drain", trouble.DrainNew)
-		case <-tick.C:
-			fake.Reset()
-			if n := fake.Conns(); n != conns {
-				conns = n
-				fmt.Fprintln(os.Stderr, "fakepush: connections", n)
-			}
-		}
-	}
+	fakecmd.Run("fakepush", fake.Conns, func() bool {
+		trouble.DrainNew = !trouble.DrainNew
+		fake.SetTrouble(trouble)
+		return trouble.DrainNew
+	}, fake.Reset)
 }
 
 func must(b []byte, err error) []byte {
